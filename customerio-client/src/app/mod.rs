@@ -1,0 +1,7 @@
+//! App API client.
+
+pub mod broadcast;
+pub mod filter;
+pub mod people;
+pub mod segments;
+pub mod transactional;

@@ -1,0 +1,1 @@
+//! (filled in by the event_id work item)

@@ -1,0 +1,1 @@
+//! (filled in by the identifier work item)

@@ -1,0 +1,5 @@
+//! Track API client.
+
+pub mod packer;
+pub mod v1;
+pub mod v2;

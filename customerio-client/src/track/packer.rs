@@ -1,0 +1,1 @@
+//! (filled in by the track::packer work item)

@@ -1,0 +1,1 @@
+//! (filled in by the track::v2 work item)

@@ -1,0 +1,4 @@
+//! Reporting webhooks: payloads and signature check.
+
+pub mod payload;
+pub mod signature;

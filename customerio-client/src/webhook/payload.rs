@@ -1,0 +1,1 @@
+//! (filled in by the webhook::payload work item)

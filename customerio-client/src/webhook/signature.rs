@@ -1,0 +1,1 @@
+//! (filled in by the webhook::signature work item)

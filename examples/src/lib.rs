@@ -1,0 +1,1 @@
+//! Runnable examples live in `examples/examples/`. This library holds code they share.

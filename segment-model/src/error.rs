@@ -1,0 +1,1 @@
+//! (filled in by the error work item)

@@ -1,0 +1,31 @@
+//! Segment's tracking spec as lossless, validated Rust types.
+//!
+//! `segment-model` is the Segment half of the `cio-segment-sync` crate family. It knows
+//! Segment's wire format and nothing about Customer.io:
+//!
+//! - [`Message`]: the six calls (identify, track, page, screen, group, alias) plus the `delete`
+//!   notification, tagged by `type`, with the common envelope fields in one shared struct;
+//! - [`Batch`]: the `{"batch": [...]}` envelope of the Tracking API;
+//! - lossless round-trips: fields this crate does not model are kept and written back once;
+//! - lenient timestamp parsing and strict validation on demand;
+//! - the semantic specs the sync uses (Email spec, push, lifecycle names, Engage audiences);
+//! - the Webhooks destination signature check;
+//! - behind the `client` feature, the Tracking API writer and the Profile API reader.
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod audience;
+pub mod batch;
+pub mod builder;
+pub mod context;
+pub mod error;
+pub mod integrations;
+pub mod message;
+pub mod reserved;
+pub mod signature;
+pub mod spec;
+pub mod timestamp;
+pub mod validate;
+
+#[cfg(feature = "client")]
+pub mod client;
