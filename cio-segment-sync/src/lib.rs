@@ -1,9 +1,20 @@
 //! Keep Segment and Customer.io in sync.
 //!
 //! This crate translates and orchestrates between [`segment_model`] and [`customerio_client`]:
-//! identity resolution, loop guarding, de-duplication, mapping and delivery. The building blocks
-//! arrive in later releases; this release re-exports the two vendor crates so hosts can depend on
-//! one crate.
+//! identity resolution, loop guarding, de-duplication, mapping and delivery. It holds no URL and
+//! no vendor wire detail; those live in the two vendor crates, re-exported here so a host can
+//! depend on one crate.
+//!
+//! Available now:
+//! - [`dedupe`]: the [`Deduper`](dedupe::Deduper) trait (claim → commit / release) and its
+//!   bounded in-memory implementation;
+//! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
+
+pub mod dedupe;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use customerio_client;
 pub use segment_model;
+pub use store::StoreError;

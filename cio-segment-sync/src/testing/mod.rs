@@ -1,0 +1,63 @@
+//! Conformance suites for the store traits (feature `testing`).
+//!
+//! Each trait has one suite: a module of `pub async fn` cases taking the store as a trait
+//! object, and a macro that generates one `#[tokio::test]` per case for an implementation. Run
+//! it against your own implementation to check it behaves like ours:
+//!
+//! ```ignore
+//! // in your crate's tests, with `cio-segment-sync = { features = ["testing"] }` and tokio
+//! // (macros, rt-multi-thread) as dev-dependencies:
+//! cio_segment_sync::deduper_conformance!(my_store, async { MyDeduper::connect_for_tests().await });
+//! ```
+//!
+//! The constructor expression is evaluated once per test, so every case gets a fresh store
+//! (for shared backends such as Redis: give each one its own key prefix).
+
+pub mod dedupe;
+
+/// Generates the [`Deduper`](crate::dedupe::Deduper) conformance suite as a module `$name`
+/// holding one test per case. `$make` is an `async` expression returning the store (anything
+/// implementing `Deduper`).
+#[macro_export]
+macro_rules! deduper_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::dedupe,
+                [
+                    first_claim_is_first,
+                    held_key_is_in_flight,
+                    committed_key_is_done,
+                    released_key_is_delivered_again,
+                    failed_delivery_then_retry_is_delivered,
+                    expired_lease_frees_the_key,
+                    stale_token_cannot_commit_over_new_holder,
+                    stale_token_cannot_release_new_holder,
+                    commit_after_expiry_without_new_holder_is_done,
+                    keys_are_independent,
+                    concurrent_claims_have_one_winner,
+                    commit_is_idempotent,
+                ]
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($make:expr, $suite:path, [$($case:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store = $make.await;
+                use $suite as suite;
+                suite::$case(&store).await;
+            }
+        )*
+    };
+}
