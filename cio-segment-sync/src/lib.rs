@@ -13,6 +13,7 @@
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod dedupe;
+mod expiring;
 pub mod rate_limit;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

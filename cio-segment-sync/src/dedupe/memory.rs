@@ -1,6 +1,5 @@
 //! The in-memory [`Deduper`]: one process, bounded by a time-to-live and a capacity.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -8,6 +7,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::{Claim, ClaimToken, Deduper};
+use crate::expiring::ExpiringMap;
 use crate::store::StoreError;
 
 const STORE: &str = "memory deduper";
@@ -37,89 +37,6 @@ enum Held {
     Done,
 }
 
-#[derive(Debug)]
-struct Entry {
-    held: Held,
-    expires_at: Instant,
-    seq: u64,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    entries: HashMap<String, Entry>,
-    /// Every entry by (expiry, insertion sequence), to purge expired entries in order.
-    by_expiry: BTreeMap<(Instant, u64), String>,
-    next_seq: u64,
-}
-
-impl State {
-    /// The live entry for `key`, dropping it first if it has expired.
-    fn live(&mut self, key: &str, now: Instant) -> Option<&Entry> {
-        let expired = self.entries.get(key).is_some_and(|e| e.expires_at <= now);
-        if expired {
-            self.remove(key);
-        }
-        self.entries.get(key)
-    }
-
-    fn remove(&mut self, key: &str) {
-        if let Some(entry) = self.entries.remove(key) {
-            self.by_expiry.remove(&(entry.expires_at, entry.seq));
-        }
-    }
-
-    fn insert(&mut self, key: &str, held: Held, expires_at: Instant) {
-        self.remove(key);
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.by_expiry.insert((expires_at, seq), key.to_owned());
-        self.entries.insert(
-            key.to_owned(),
-            Entry {
-                held,
-                expires_at,
-                seq,
-            },
-        );
-    }
-
-    fn purge_expired(&mut self, now: Instant) {
-        while let Some(entry) = self.by_expiry.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let key = entry.remove();
-            self.entries.remove(&key);
-        }
-    }
-
-    /// Makes room for one more entry: drops expired entries, then the done key closest to
-    /// expiry. Live leases are never evicted.
-    fn make_room(&mut self, capacity: usize, now: Instant) -> Result<(), StoreError> {
-        if self.entries.len() < capacity {
-            return Ok(());
-        }
-        self.purge_expired(now);
-        if self.entries.len() < capacity {
-            return Ok(());
-        }
-        let victim = self.by_expiry.iter().find_map(|(_, key)| {
-            matches!(self.entries.get(key).map(|e| &e.held), Some(Held::Done)).then(|| key.clone())
-        });
-        match victim {
-            Some(key) => {
-                tracing::debug!("memory deduper full; forgetting the oldest done key");
-                self.remove(&key);
-                Ok(())
-            }
-            None => Err(StoreError::Full {
-                store: STORE,
-                capacity,
-            }),
-        }
-    }
-}
-
 /// A [`Deduper`] for a single process.
 ///
 /// Memory is bounded: done keys expire after [`MemoryDeduperConfig::done_ttl`], and when the
@@ -130,7 +47,7 @@ impl State {
 #[derive(Debug)]
 pub struct MemoryDeduper {
     config: MemoryDeduperConfig,
-    state: Mutex<State>,
+    state: Mutex<ExpiringMap<String, Held>>,
 }
 
 impl Default for MemoryDeduper {
@@ -145,13 +62,13 @@ impl MemoryDeduper {
         config.capacity = config.capacity.max(1);
         Self {
             config,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(ExpiringMap::default()),
         }
     }
 
     /// Keys held now (live leases and done keys, expired ones not yet purged included).
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.lock().len()
     }
 
     /// Whether the store holds no key.
@@ -159,9 +76,26 @@ impl MemoryDeduper {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave `State` half-updated in a way that
-        // matters more than losing the store, so recover the guard.
+    /// Room for one more key: expired keys go first, then the done key closest to expiry;
+    /// live leases are never evicted.
+    fn make_room(
+        &self,
+        state: &mut ExpiringMap<String, Held>,
+        now: Instant,
+    ) -> Result<(), StoreError> {
+        if state.make_room(self.config.capacity, now, |held| matches!(held, Held::Done)) {
+            Ok(())
+        } else {
+            Err(StoreError::Full {
+                store: STORE,
+                capacity: self.config.capacity,
+            })
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ExpiringMap<String, Held>> {
+        // Every update to the map completes before the guard drops, so a poisoned lock
+        // still guards a consistent map: recover it.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -173,37 +107,36 @@ impl Deduper for MemoryDeduper {
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        match state.live(key, now).map(|e| &e.held) {
+        match state.get(key, now) {
             Some(Held::Done) => return Ok(Claim::Done),
             Some(Held::Lease(_)) => return Ok(Claim::InFlight),
             None => {}
         }
-        state.make_room(self.config.capacity, now)?;
+        self.make_room(&mut state, now)?;
         let token = ClaimToken::generate();
-        state.insert(key, Held::Lease(token.clone()), now + lease);
+        state.insert(key.to_owned(), Held::Lease(token.clone()), now + lease);
         Ok(Claim::First(token))
     }
 
     async fn commit(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        match state.live(key, now).map(|e| &e.held) {
+        match state.get(key, now) {
             Some(Held::Lease(held)) if held != token => {
                 return Err(StoreError::LeaseLost { store: STORE });
             }
             Some(Held::Done) => return Ok(()),
             Some(Held::Lease(_)) => {}
-            None => state.make_room(self.config.capacity, now)?,
+            None => self.make_room(&mut state, now)?,
         }
-        state.insert(key, Held::Done, now + self.config.done_ttl);
+        state.insert(key.to_owned(), Held::Done, now + self.config.done_ttl);
         Ok(())
     }
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        if matches!(state.live(key, now).map(|e| &e.held), Some(Held::Lease(held)) if held == token)
-        {
+        if matches!(state.get(key, now), Some(Held::Lease(held)) if held == token) {
             state.remove(key);
         }
         Ok(())
