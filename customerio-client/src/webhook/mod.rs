@@ -22,6 +22,8 @@
 //!   retry either: store it somewhere for a human and answer 2xx, or every later event waits
 //!   behind it;
 //! - a request that fails the signature check ([`WebhookError::Signature`]) is answered 401.
+//!   A [stale](SignatureError::is_stale) request did carry a valid signature, though: if genuine
+//!   Customer.io retries are being refused as too old, widen the window (see [`signature`]).
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
