@@ -8,12 +8,15 @@
 //! Available now:
 //! - [`dedupe`]: the [`Deduper`](dedupe::Deduper) trait (claim → commit / release) and its
 //!   bounded in-memory implementation;
+//! - [`identity`]: the [`IdentityStore`](identity::IdentityStore) of links between a person's
+//!   anonymousIds, userId and emails, and its bounded in-memory implementation;
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod dedupe;
 mod expiring;
+pub mod identity;
 pub mod rate_limit;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

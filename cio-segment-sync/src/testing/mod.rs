@@ -14,6 +14,7 @@
 //! (for shared backends such as Redis: give each one its own key prefix).
 
 pub mod dedupe;
+pub mod identity;
 
 /// Generates the [`Deduper`](crate::dedupe::Deduper) conformance suite as a module `$name`
 /// holding one test per case. `$make` is an `async` expression returning the store (anything
@@ -41,6 +42,31 @@ macro_rules! deduper_conformance {
                     keys_are_independent,
                     concurrent_claims_have_one_winner,
                     commit_is_idempotent,
+                ]
+            );
+        }
+    };
+}
+
+/// Generates the [`IdentityStore`](crate::identity::IdentityStore) conformance suite as a
+/// module `$name` holding one test per case.
+#[macro_export]
+macro_rules! identity_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::identity,
+                [
+                    unknown_key_is_none,
+                    link_then_resolve,
+                    relink_reports_previous_person,
+                    merge_moves_every_key,
+                    merge_chains_without_cycles,
+                    merge_of_unknown_people_is_recorded,
                 ]
             );
         }
