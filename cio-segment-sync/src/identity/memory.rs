@@ -118,10 +118,10 @@ impl IdentityStore for MemoryIdentityStore {
         }
         let mut outcome = LinkOutcome::default();
         for key in keys {
-            if let Some(previous) = canonical(&mut links, key, now) {
-                if previous != person {
-                    outcome.moved.push((key.clone(), previous));
-                }
+            if let Some(previous) = canonical(&mut links, key, now)
+                && previous != person
+            {
+                outcome.moved.push((key.clone(), previous));
             }
             if *key != IdentityKey::UserId(person.clone()) {
                 self.put(&mut links, key.clone(), person.clone(), now);
