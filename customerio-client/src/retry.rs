@@ -357,7 +357,8 @@ pub fn decide(
 /// attempts; returns the first success or the last error.
 ///
 /// `call` builds a fresh future per attempt. Build the request (and any event `id`) *before*
-/// calling `retry`, so every attempt sends the same one.
+/// calling `retry`, so every attempt sends the same one. Runs on a tokio runtime with the time
+/// driver enabled (it sleeps with `tokio::time`).
 ///
 /// ```no_run
 /// use customerio_client::retry::{retry, RetryPolicy};

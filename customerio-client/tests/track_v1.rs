@@ -614,6 +614,10 @@ async fn a_phone_is_refused_in_every_person_path() {
     let phone = Identifier::phone("+14155550100");
     let errors = [
         client
+            .identify(&phone, &serde_json::Map::new())
+            .await
+            .unwrap_err(),
+        client
             .identify_with(&phone, &IdentifyRequest::new())
             .await
             .unwrap_err(),
@@ -627,6 +631,20 @@ async fn a_phone_is_refused_in_every_person_path() {
             .unwrap_err(),
         client.delete_device(&phone, "t").await.unwrap_err(),
     ];
+    let operations: Vec<&str> = errors.iter().map(|e| e.operation()).collect();
+    assert_eq!(
+        operations,
+        [
+            "track.v1.identify",
+            "track.v1.identify",
+            "track.v1.delete",
+            "track.v1.suppress",
+            "track.v1.unsuppress",
+            "track.v1.event",
+            "track.v1.add_device",
+            "track.v1.delete_device",
+        ]
+    );
     for err in errors {
         assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
         assert_eq!(err.phase(), Phase::NotSent);

@@ -1132,17 +1132,11 @@ impl TrackClient {
         attributes: &Map<String, Value>,
     ) -> Result<(), Error> {
         const OP: &str = "track.v1.identify";
-        let segment = person.v1_path_segment()?;
+        let path = person_path(OP, person)?;
         limits::check_attributes(OP, "identify attributes", attributes)?;
         let body = Body::json(OP, attributes)?;
         self.transport
-            .send(
-                OP,
-                Method::PUT,
-                &format!("/api/v1/customers/{segment}"),
-                &[],
-                body,
-            )
+            .send(OP, Method::PUT, &path, &[], body)
             .await?;
         Ok(())
     }
