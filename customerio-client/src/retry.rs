@@ -27,8 +27,9 @@
 //! 1. a kind that is not retryable ([`ErrorKind::is_retryable`]: only transient failures,
 //!    `429` and retryable server statuses are) stops;
 //! 2. a call that is [`Idempotency::NotIdempotent`] stops unless the failure happened before
-//!    anything was sent ([`Phase::NotSent`], e.g. a refused connection): once the server may
-//!    have acted on it, a second copy could apply it twice;
+//!    anything was sent ([`Phase::NotSent`], e.g. a refused connection) or the server refused
+//!    it with `429` (a throttled request was not processed): once the server may have acted on
+//!    it, a second copy could apply it twice;
 //! 3. the attempt cap ([`RetryPolicy::max_attempts`], which counts the first try) stops;
 //! 4. the delay is the server's `Retry-After` when it sent one (cut to
 //!    [`RetryPolicy::retry_after_cap`]), otherwise the backoff delay (cut to
@@ -337,7 +338,9 @@ pub fn decide(
     if !failure.kind.is_retryable() {
         return RetryDecision::Stop(StopReason::NotRetryable(failure.kind));
     }
-    if !idempotency.allows_resend() && failure.phase != Phase::NotSent {
+    // A 429 is the server saying it did not take the request: resending is safe for any call.
+    let refused_unprocessed = failure.kind == ErrorKind::Throttled;
+    if !idempotency.allows_resend() && failure.phase != Phase::NotSent && !refused_unprocessed {
         return RetryDecision::Stop(StopReason::NotIdempotent(failure.phase));
     }
     if attempt.number >= policy.max_attempts {
@@ -491,7 +494,7 @@ mod tests {
             // Not idempotent: only a failure before sending may be retried.
             ("no id: timeout stops", NotIdempotent, attempt(1, 0, 100), failure(Transient, MaybeSent, None), Stop(StopReason::NotIdempotent(MaybeSent))),
             ("no id: 500 stops", NotIdempotent, attempt(1, 0, 100), failure(Server, got, None), Stop(StopReason::NotIdempotent(got))),
-            ("no id: 429 stops", NotIdempotent, attempt(1, 0, 100), failure(Throttled, got, Some(MS)), Stop(StopReason::NotIdempotent(got))),
+            ("no id: 429 retries (the server did not take it)", NotIdempotent, attempt(1, 0, 100), failure(Throttled, got, Some(MS)), Retry(MS)),
             ("no id: refused connect retries", NotIdempotent, attempt(1, 0, 100), failure(Transient, NotSent, None), Retry(100 * MS)),
             ("no id: 400 is still not retryable", NotIdempotent, attempt(1, 0, 100), failure(Client, got, None), Stop(StopReason::NotRetryable(Client))),
             // A dedupe id makes a maybe-sent write safe to resend.
