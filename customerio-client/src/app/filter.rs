@@ -194,7 +194,8 @@ impl Filter {
         Filter::Or(filters.into_iter().collect())
     }
 
-    /// People not matched by `filter`.
+    /// People not matched by `filter` (the same as `!filter`).
+    #[allow(clippy::should_implement_trait)] // `ops::Not` is implemented too; this reads better in lists.
     pub fn not(filter: Filter) -> Self {
         Filter::Not(Box::new(filter))
     }
@@ -206,9 +207,14 @@ impl Filter {
     /// The error names the JSON path of the first problem, e.g. `filter.and[1].not.attribute`.
     /// Values are never quoted in the message.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_for("app.filter")
+    }
+
+    /// [`Filter::validate`], the error naming `operation`.
+    pub(crate) fn validate_for(&self, operation: &'static str) -> Result<(), Error> {
         let mut path = String::from("filter");
         self.check(&mut path)
-            .map_err(|message| Error::invalid("app.filter", message))
+            .map_err(|message| Error::invalid(operation, message))
     }
 
     fn check(&self, path: &mut String) -> Result<(), String> {
