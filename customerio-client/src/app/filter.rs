@@ -212,7 +212,12 @@ impl Filter {
 
     /// [`Filter::validate`], the error naming `operation`.
     pub(crate) fn validate_for(&self, operation: &'static str) -> Result<(), Error> {
-        let mut path = String::from("filter");
+        self.validate_at(operation, "filter")
+    }
+
+    /// [`Filter::validate`], the error naming `operation` and paths starting at `root`.
+    pub(crate) fn validate_at(&self, operation: &'static str, root: &str) -> Result<(), Error> {
+        let mut path = String::from(root);
         self.check(&mut path)
             .map_err(|message| Error::invalid(operation, message))
     }
