@@ -540,3 +540,33 @@ async fn an_undecodable_answer_is_a_decode_error() {
     assert_eq!(err.kind(), ErrorKind::Decode);
     assert_eq!(err.phase(), Phase::ResponseReceived);
 }
+
+#[test]
+fn public_futures_and_types_are_send_and_sync() {
+    fn send<T: Send>(_: T) {}
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<customerio_client::app::people::PeoplePager>();
+    send_sync::<customerio_client::app::transactional::SendEmail>();
+    send_sync::<customerio_client::app::broadcast::TriggerBroadcast>();
+    send_sync::<Filter>();
+
+    let client = AppClient::new(AppApiKey::new(KEY), ClientConfig::new(Region::Us)).unwrap();
+    // Futures are built, never polled: this only checks their auto traits.
+    send(client.list_segments());
+    send(client.segment_membership(1, &PageRequest::default()));
+    send(client.search_customers(&Filter::segment(1), &PageRequest::default()));
+    send(client.customer_attributes(Identifier::id("u")));
+    send(client.customers_attributes(&["u"]));
+    let mut pager = client.segment_members(1, None);
+    send(pager.next_page());
+    let email = customerio_client::app::transactional::SendEmail::template(
+        1,
+        "a@x.com",
+        Identifier::id("u"),
+    );
+    send(client.send_email(&email));
+    let trigger = customerio_client::app::broadcast::TriggerBroadcast::new(
+        customerio_client::app::broadcast::Audience::Default,
+    );
+    send(client.trigger_broadcast(1, &trigger));
+}

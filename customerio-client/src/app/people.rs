@@ -646,6 +646,26 @@ mod tests {
     }
 
     #[test]
+    fn page_fixture_round_trips_and_keeps_unknown_fields() {
+        let fixture = json!({
+            "identifiers": [{"id": "u1", "email": null, "cio_id": "c1", "phone": "+1415"}],
+            "ids": ["u1"],
+            "next": "n2",
+            "total": 10
+        });
+        let page: PeoplePage = serde_json::from_value(fixture.clone()).unwrap();
+        assert_eq!(page.extra.get("total"), Some(&json!(10)));
+        assert_eq!(
+            page.identifiers[0].extra.get("phone"),
+            Some(&json!("+1415"))
+        );
+        assert_eq!(serde_json::to_value(&page).unwrap(), fixture);
+        let text = serde_json::to_string(&page).unwrap();
+        assert_eq!(text.matches("\"total\"").count(), 1);
+        assert_eq!(text.matches("\"phone\"").count(), 1);
+    }
+
+    #[test]
     fn page_request_checks_limit() {
         let op = "test";
         assert!(PageRequest::first(0).query(op, None).is_err());

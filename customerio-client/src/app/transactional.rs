@@ -1079,6 +1079,16 @@ mod tests {
     }
 
     #[test]
+    fn delivery_answer_keeps_unknown_fields_once() {
+        let fixture = json!({"delivery_id": "RPIL", "queued_at": 1717172500, "recipient_count": 1});
+        let delivery: TransactionalDelivery = serde_json::from_value(fixture.clone()).unwrap();
+        assert_eq!(delivery.queued_at, Some(1_717_172_500));
+        assert_eq!(serde_json::to_value(&delivery).unwrap(), fixture);
+        let text = serde_json::to_string(&delivery).unwrap();
+        assert_eq!(text.matches("recipient_count").count(), 1);
+    }
+
+    #[test]
     fn phone_recipient_is_refused_without_leaking_it() {
         let sms = SendSms::new(3, Identifier::phone("+14155550100"));
         let err = sms.wire(OP, NOW).unwrap_err();
