@@ -556,3 +556,20 @@ async fn eu_and_us_app_hosts_and_a_proxy_prefix() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn service_account_tokens_name_the_workspace_on_every_request() {
+    let server = MockServer::start().await;
+    post(
+        "/v1/send/sms",
+        json!({"transactional_message_id": 7, "to": "+14155550100", "identifiers": {"id": "u1"}}),
+    )
+    .and(header("x-workspace-id", "123456"))
+    .respond_with(delivered())
+    .expect(1)
+    .mount(&server)
+    .await;
+    let client = client(&server).with_workspace_id(123_456);
+    let sms = SendSms::new(7u64, Identifier::id("u1")).to("+14155550100");
+    client.send_sms(&sms).await.unwrap();
+}
