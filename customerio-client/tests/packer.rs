@@ -287,3 +287,42 @@ proptest! {
         check_packing(&sizes, cap, 40_000);
     }
 }
+
+#[test]
+fn refused_items_are_repacked_from_their_bytes() {
+    let ops: Vec<Operation> = (0..6).map(|n| op_of_size(200 + n)).collect();
+    let (mut batches, _) = pack(ops.clone(), None);
+    let batch = batches.pop().unwrap();
+    let original: Vec<bytes::Bytes> = batch.items().iter().map(|i| i.bytes().clone()).collect();
+
+    // Bisect: the first half into one request, the second half into another.
+    let mut items = batch.into_items();
+    let second = items.split_off(3);
+    let mut halves = Vec::new();
+    for half in [items, second] {
+        let mut packer = BatchPacker::new(PackerLimits::default());
+        for item in half {
+            assert!(packer.push_item(item).unwrap().is_none());
+        }
+        halves.push(packer.flush().unwrap());
+    }
+    assert_eq!(halves[0].tags().copied().collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(halves[1].tags().copied().collect::<Vec<_>>(), vec![3, 4, 5]);
+    assert_eq!(body_json(&halves[0]), json!({"batch": &ops[..3]}));
+    assert_eq!(body_json(&halves[1]), json!({"batch": &ops[3..]}));
+    // The halves carry the very bytes the first packer produced.
+    let repacked: Vec<bytes::Bytes> = halves
+        .iter()
+        .flat_map(|b| b.items().iter().map(|i| i.bytes().clone()))
+        .collect();
+    assert_eq!(repacked, original);
+
+    // An item over a smaller packer's limit comes back with its bytes.
+    let (mut batches, _) = pack(vec![op_of_size(500)], None);
+    let item = batches.pop().unwrap().into_items().pop().unwrap();
+    let mut small = BatchPacker::new(PackerLimits::default().with_max_operation_bytes(499));
+    let back = small.push_item(item).unwrap_err();
+    assert_eq!(back.tag(), &0);
+    assert_eq!(back.bytes().len(), 500);
+    assert!(small.is_empty());
+}

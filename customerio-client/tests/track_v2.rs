@@ -607,7 +607,7 @@ fn constructors_check_the_documented_limits() {
         "device_token",
         "",
     );
-    assert_invalid(EventTarget::anonymous(""), "anonymous id", "");
+    assert_invalid(EventTarget::anonymous(""), "anonymous_id is empty", "");
 }
 
 #[test]
@@ -920,4 +920,21 @@ async fn send_packed_sends_the_packed_bytes_and_maps_207_to_tags() {
     assert_eq!(item.tag(), "handle-2");
     assert_eq!(item.decode().unwrap(), event(2));
     assert_eq!(errors[0].field.as_deref(), Some("name"));
+}
+
+#[test]
+fn calls_return_send_futures() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Operation>();
+    assert_send_sync::<BatchOutcome>();
+    assert_send_sync::<customerio_client::track::packer::PackedBatch<String>>();
+    let config = ClientConfig::new(Region::Us);
+    let client = TrackClient::new(SiteId::new("s"), TrackApiKey::new("k"), config).unwrap();
+    let op = event(0);
+    let ops = vec![event(1)];
+    let (batches, _) = customerio_client::track::packer::pack(ops.clone(), None);
+    assert_send(&client.entity(&op));
+    assert_send(&client.batch(&ops));
+    assert_send(&client.send_packed(&batches[0]));
 }

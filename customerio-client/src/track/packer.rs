@@ -360,26 +360,41 @@ impl<T> BatchPacker<T> {
         };
         match self.push_bytes(tag, Bytes::from(bytes)) {
             Ok(done) => Ok(done),
-            Err((tag, size)) => Err(Box::new(Rejected {
+            Err((tag, bytes)) => Err(Box::new(Rejected {
                 operation,
                 tag,
                 reason: RejectReason::TooLarge {
-                    size,
+                    size: bytes.len(),
                     limit: self.limits.max_operation_bytes(),
                 },
             })),
         }
     }
 
-    /// Adds an already-serialised operation. On refusal, gives back the tag and the size.
+    /// Adds an item taken from an earlier [`PackedBatch`], reusing its bytes (no
+    /// serialisation). This is how a caller re-batches after a partial failure: the refused
+    /// operations of a `207`, or the halves of a batch refused with `400`.
+    ///
+    /// Returns a finished batch as [`push`](Self::push) does. An item over this packer's
+    /// per-operation limit (possible only when this packer's limits are lower than those of
+    /// the packer that made it) is handed back unchanged.
+    pub fn push_item(
+        &mut self,
+        item: PackedItem<T>,
+    ) -> Result<Option<PackedBatch<T>>, PackedItem<T>> {
+        self.push_bytes(item.tag, item.bytes)
+            .map_err(|(tag, bytes)| PackedItem { tag, bytes })
+    }
+
+    /// Adds an already-serialised operation. On refusal, gives back the tag and the bytes.
     pub(crate) fn push_bytes(
         &mut self,
         tag: T,
         bytes: Bytes,
-    ) -> Result<Option<PackedBatch<T>>, (T, usize)> {
+    ) -> Result<Option<PackedBatch<T>>, (T, Bytes)> {
         let size = bytes.len();
         if size > self.limits.max_operation_bytes() {
-            return Err((tag, size));
+            return Err((tag, bytes));
         }
         // Invariant between calls: the open batch is below the count cap (it is closed as
         // soon as it reaches it), so only the byte limit can push the operation out.

@@ -29,7 +29,7 @@
 //! every [`Operation`] value is one the client is willing to send. The one limit not checked
 //! at construction is the serialised size of a whole operation (32 000 bytes): it is checked
 //! where the operation is serialised, by [`TrackClient::entity`], [`TrackClient::batch`] and
-//! the [`BatchPacker`](crate::track::packer::BatchPacker).
+//! the [`BatchPacker`].
 //!
 //! Keys this crate does not model are kept when an operation is deserialised and written back
 //! once when it is serialised.
@@ -300,12 +300,13 @@ pub struct AnonymousId {
 }
 
 impl AnonymousId {
-    /// An anonymous id (a cookie or device id). Refuses an empty value.
+    /// An anonymous id (a cookie or device id). Refuses an empty value; no length limit is
+    /// documented for anonymous ids, so none is applied.
     pub fn new(value: impl Into<String>) -> Result<Self, Error> {
         let id = Self {
             anonymous_id: value.into(),
         };
-        id.check("anonymous id")?;
+        id.check("track.v2.anonymous_id", "anonymous_id")?;
         Ok(id)
     }
 
@@ -314,8 +315,11 @@ impl AnonymousId {
         &self.anonymous_id
     }
 
-    fn check(&self, field: &str) -> Result<(), Error> {
-        check_not_empty("track.v2.anonymous_id", field, &self.anonymous_id)
+    fn check(&self, op: &'static str, path: &str) -> Result<(), Error> {
+        if self.anonymous_id.is_empty() {
+            return Err(Error::invalid(op, format!("{path} is empty")));
+        }
+        Ok(())
     }
 }
 
@@ -338,9 +342,7 @@ impl EventTarget {
     fn check(&self, op: &'static str) -> Result<(), Error> {
         match self {
             EventTarget::Person(who) => check_person(op, "identifiers", who),
-            EventTarget::Anonymous(id) => {
-                check_not_empty(op, "identifiers: anonymous_id", id.as_str())
-            }
+            EventTarget::Anonymous(id) => id.check(op, "identifiers.anonymous_id"),
         }
     }
 }
@@ -474,28 +476,32 @@ impl ObjectIdentifiers {
             object_type_id,
             object_id: object_id.into(),
         };
-        object.check("track.v2.object_identifiers")?;
+        object.check("track.v2.object_identifiers", "identifiers")?;
         Ok(object)
     }
 
     /// An object by Customer.io's id (update only). Refuses an empty id.
     pub fn cio_object_id(id: impl Into<String>) -> Result<Self, Error> {
         let object = ObjectIdentifiers::CioObjectId(id.into());
-        object.check("track.v2.object_identifiers")?;
+        object.check("track.v2.object_identifiers", "identifiers")?;
         Ok(object)
     }
 
-    fn check(&self, op: &'static str) -> Result<(), Error> {
+    /// Checks the id; `path` names where the identifiers sit (`identifiers`,
+    /// `cio_relationships[2].identifiers`).
+    fn check(&self, op: &'static str, path: &str) -> Result<(), Error> {
         let (field, value) = match self {
             ObjectIdentifiers::Typed { object_id, .. } => ("object_id", object_id),
             ObjectIdentifiers::CioObjectId(id) => ("cio_object_id", id),
         };
-        check_not_empty(op, field, value)?;
+        if value.is_empty() {
+            return Err(Error::invalid(op, format!("{path}.{field} is empty")));
+        }
         if value.len() > MAX_OBJECT_ID_BYTES {
             return Err(Error::invalid(
                 op,
                 format!(
-                    "{field} is {} bytes; the limit is {MAX_OBJECT_ID_BYTES}",
+                    "{path}.{field} is {} bytes; the limit is {MAX_OBJECT_ID_BYTES}",
                     value.len()
                 ),
             ));
@@ -505,35 +511,36 @@ impl ObjectIdentifiers {
 }
 
 /// Every key either form may carry; exactly one form must be complete.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ObjectIdentifiersWire {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     object_type_id: Option<ObjectTypeId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     object_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     cio_object_id: Option<String>,
 }
 
 impl Serialize for ObjectIdentifiers {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let wire = match self {
+        use serde::ser::SerializeMap;
+        match self {
             ObjectIdentifiers::Typed {
                 object_type_id,
                 object_id,
-            } => ObjectIdentifiersWire {
-                object_type_id: Some(*object_type_id),
-                object_id: Some(object_id.clone()),
-                cio_object_id: None,
-            },
-            ObjectIdentifiers::CioObjectId(id) => ObjectIdentifiersWire {
-                object_type_id: None,
-                object_id: None,
-                cio_object_id: Some(id.clone()),
-            },
-        };
-        wire.serialize(s)
+            } => {
+                let mut map = s.serialize_map(Some(2))?;
+                map.serialize_entry("object_type_id", object_type_id)?;
+                map.serialize_entry("object_id", object_id)?;
+                map.end()
+            }
+            ObjectIdentifiers::CioObjectId(id) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("cio_object_id", id)?;
+                map.end()
+            }
+        }
     }
 }
 
@@ -560,6 +567,8 @@ impl<'de> Deserialize<'de> for ObjectIdentifiers {
 ///
 /// From a person the identifiers name an object ([`ObjectRelationship`]); from an object they
 /// name a person ([`PersonRelationship`]) or an anonymous person ([`AnonymousRelationship`]).
+/// The spec lists `id`, `email` and `cio_id` for the person side; a `phone` identifier is
+/// passed through as it is (v2 accepts phone where the workspace enables it).
 /// The attribute limits are checked by [`Relationship::with_attributes`] and again by the
 /// operation that carries the relationship.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -619,18 +628,16 @@ fn check_relationship_list<I>(
     op: &'static str,
     relationships: &[Relationship<I>],
     required: bool,
-    check_identifiers: impl Fn(&I) -> Result<(), Error>,
+    check_identifiers: impl Fn(&I, &str) -> Result<(), Error>,
 ) -> Result<(), Error> {
     if required && relationships.is_empty() {
         return Err(Error::invalid(op, "cio_relationships is empty"));
     }
     for (index, relationship) in relationships.iter().enumerate() {
-        check_identifiers(&relationship.identifiers).map_err(|_| {
-            Error::invalid(
-                op,
-                format!("cio_relationships[{index}].identifiers is empty or too long"),
-            )
-        })?;
+        check_identifiers(
+            &relationship.identifiers,
+            &format!("cio_relationships[{index}].identifiers"),
+        )?;
         check_object_attributes(
             op,
             &format!("cio_relationships[{index}].relationship_attributes"),
@@ -645,7 +652,9 @@ fn check_object_relationships(
     relationships: &[ObjectRelationship],
     required: bool,
 ) -> Result<(), Error> {
-    check_relationship_list(op, relationships, required, |object| object.check(op))
+    check_relationship_list(op, relationships, required, |object, path| {
+        object.check(op, path)
+    })
 }
 
 fn check_person_relationships(
@@ -653,8 +662,8 @@ fn check_person_relationships(
     relationships: &[PersonRelationship],
     required: bool,
 ) -> Result<(), Error> {
-    check_relationship_list(op, relationships, required, |who| {
-        check_person(op, "identifiers", who)
+    check_relationship_list(op, relationships, required, |who, path| {
+        check_person(op, path, who)
     })
 }
 
@@ -840,7 +849,9 @@ struct PersonEventFields {
 checked_type! {
     /// A person `event`, `page` or `screen`.
     ///
-    /// `name` is the event name, the page URL or path, or the screen name (≤ 100 bytes).
+    /// `name` is the event name, the page URL or path, or the screen name. The documented
+    /// 100-byte event-name limit is applied to all three, so a long page URL is refused:
+    /// send its path, or keep the full URL in an attribute.
     /// `id` is a ULID Customer.io de-duplicates on: set it (for example with
     /// [`crate::event_id::event_id`]) so a retried event is not counted twice. `attributes`
     /// are the event properties (`data` in v1), ≤ 100 000 bytes, and may hold `recipient`,
@@ -1380,7 +1391,7 @@ impl ObjectIdentify {
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.0.identifiers.check(Self::OP)?;
+        self.0.identifiers.check(Self::OP, "identifiers")?;
         check_object_attributes(Self::OP, "attributes", &self.0.attributes)?;
         check_person_relationships(Self::OP, &self.0.cio_relationships, false)
     }
@@ -1430,8 +1441,8 @@ impl ObjectIdentifyAnonymous {
         mut self,
         relationships: Vec<AnonymousRelationship>,
     ) -> Result<Self, Error> {
-        check_relationship_list(Self::OP, &relationships, false, |id| {
-            id.check("identifiers")
+        check_relationship_list(Self::OP, &relationships, false, |id, path| {
+            id.check(Self::OP, path)
         })?;
         self.0.cio_relationships = relationships;
         Ok(self)
@@ -1458,10 +1469,10 @@ impl ObjectIdentifyAnonymous {
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.0.identifiers.check(Self::OP)?;
+        self.0.identifiers.check(Self::OP, "identifiers")?;
         check_object_attributes(Self::OP, "attributes", &self.0.attributes)?;
-        check_relationship_list(Self::OP, &self.0.cio_relationships, false, |id| {
-            id.check("identifiers")
+        check_relationship_list(Self::OP, &self.0.cio_relationships, false, |id, path| {
+            id.check(Self::OP, path)
         })
     }
 }
@@ -1503,7 +1514,7 @@ impl ObjectRef {
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.0.identifiers.check(Self::OP)
+        self.0.identifiers.check(Self::OP, "identifiers")
     }
 }
 
@@ -1554,7 +1565,7 @@ impl ObjectRelationships {
     }
 
     fn check(&self) -> Result<(), Error> {
-        self.0.identifiers.check(Self::OP)?;
+        self.0.identifiers.check(Self::OP, "identifiers")?;
         check_person_relationships(Self::OP, &self.0.cio_relationships, true)
     }
 }
@@ -1817,14 +1828,6 @@ impl Operation {
             Operation::Delivery(DeliveryOperation::Event(_)) => "event",
         }
     }
-
-    /// Serialises the operation to JSON bytes, as sent on the wire.
-    pub fn to_json_bytes(&self) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(self).map_err(|err| {
-            Error::invalid("track.v2.operation", "operation could not be serialised")
-                .with_source(err)
-        })
-    }
 }
 
 impl From<PersonIdentify> for Operation {
@@ -1914,8 +1917,11 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
-    /// Reads a success response to a batch of `operations` operations.
-    pub(crate) fn from_response(operations: usize, status: StatusCode, body: &[u8]) -> Self {
+    /// Reads a success response (`200` or `207`) to a batch of `operations` operations.
+    ///
+    /// Public so that code driving batches (and its tests) can build outcomes; the client's
+    /// own calls use it on every success response.
+    pub fn from_response(operations: usize, status: StatusCode, body: &[u8]) -> Self {
         let partial = status == StatusCode::MULTI_STATUS;
         let mut rejected = Vec::new();
         let mut unattributed = Vec::new();
@@ -2048,7 +2054,7 @@ impl TrackClient {
     /// Every operation must be at most 32 000 bytes and the whole body at most 500 000 bytes;
     /// otherwise nothing is sent and an [`ErrorKind::Invalid`](crate::ErrorKind) error names
     /// the first operation index or the total. Use a
-    /// [`BatchPacker`](crate::track::packer::BatchPacker) to split a larger set. An empty
+    /// [`BatchPacker`] to split a larger set. An empty
     /// slice sends nothing and returns an outcome of zero operations.
     ///
     /// A `200` gives an outcome where all were accepted; a `207` lists the refused operations
@@ -2078,13 +2084,14 @@ impl TrackClient {
                         ),
                     ));
                 }
-                Err((_, size)) => {
+                Err((_, bytes)) => {
                     return Err(Error::invalid(
                         OP,
                         format!(
-                            "operation {index} ({} {}) is {size} bytes; the limit is {MAX_OPERATION_BYTES}",
+                            "operation {index} ({} {}) is {} bytes; the limit is {MAX_OPERATION_BYTES}",
                             op.entity_type(),
-                            op.action()
+                            op.action(),
+                            bytes.len()
                         ),
                     ));
                 }
@@ -2097,7 +2104,7 @@ impl TrackClient {
         }
     }
 
-    /// Sends a batch made by a [`BatchPacker`](crate::track::packer::BatchPacker) as it is,
+    /// Sends a batch made by a [`BatchPacker`] as it is,
     /// without serialising the operations again (`POST /api/v2/batch`).
     ///
     /// Indexes in the returned [`BatchOutcome`] are positions in
@@ -2122,11 +2129,17 @@ impl TrackClient {
                 Body::Json(batch.body().to_vec()),
             )
             .await?;
-        Ok(BatchOutcome::from_response(
-            batch.len(),
-            response.status,
-            &response.body,
-        ))
+        let outcome = BatchOutcome::from_response(batch.len(), response.status, &response.body);
+        if outcome.is_partial() {
+            tracing::debug!(
+                operation = op,
+                operations = outcome.operations(),
+                rejected = outcome.rejected_indexes().len(),
+                unattributed = outcome.unattributed().len(),
+                "customer.io refused part of a batch"
+            );
+        }
+        Ok(outcome)
     }
 }
 
