@@ -28,7 +28,7 @@
 //! that names the field, never its value. Deserialising an operation runs the same checks, so
 //! every [`Operation`] value is one the client is willing to send. The one limit not checked
 //! at construction is the serialised size of a whole operation (32 000 bytes): it is checked
-//! where the operation is serialised, by [`TrackClient::entity`], [`TrackClient::batch`] and
+//! where the operation is serialised: by [`TrackClient::entity`], [`TrackClient::batch`] and
 //! the [`BatchPacker`].
 //!
 //! Keys this crate does not model are kept when an operation is deserialised and written back
@@ -2053,9 +2053,8 @@ impl TrackClient {
     ///
     /// Every operation must be at most 32 000 bytes and the whole body at most 500 000 bytes;
     /// otherwise nothing is sent and an [`ErrorKind::Invalid`](crate::ErrorKind) error names
-    /// the first operation index or the total. Use a
-    /// [`BatchPacker`] to split a larger set. An empty
-    /// slice sends nothing and returns an outcome of zero operations.
+    /// the first operation index or the total. Use a [`BatchPacker`] to split a larger set.
+    /// An empty slice sends nothing and returns an outcome of zero operations.
     ///
     /// A `200` gives an outcome where all were accepted; a `207` lists the refused operations
     /// by index ([`BatchOutcome::rejected`]); a `400` (nothing accepted) is an [`Error`] whose
@@ -2104,8 +2103,8 @@ impl TrackClient {
         }
     }
 
-    /// Sends a batch made by a [`BatchPacker`] as it is,
-    /// without serialising the operations again (`POST /api/v2/batch`).
+    /// Sends a batch made by a [`BatchPacker`] as it is, without serialising the operations
+    /// again (`POST /api/v2/batch`).
     ///
     /// Indexes in the returned [`BatchOutcome`] are positions in
     /// [`PackedBatch::items`](crate::track::packer::PackedBatch::items), so each maps back to
