@@ -43,6 +43,8 @@ fn acme() -> ObjectIdentifiers {
 #[track_caller]
 fn assert_fixture(op: &Operation, expected: Value) {
     assert_eq!(serde_json::to_value(op).unwrap(), expected, "serialise");
+    assert_eq!(op.entity_type(), expected["type"], "entity_type()");
+    assert_eq!(op.action(), expected["action"], "action()");
     let back: Operation = serde_json::from_value(expected.clone()).unwrap();
     assert_eq!(&back, op, "deserialise");
     // The text form decodes to the same value too (no duplicate keys).
