@@ -102,10 +102,7 @@ macro_rules! common_setters {
 
 /// Finishes a message: fills `messageId`, then checks the structural rules.
 fn finish(mut message: Message) -> Result<Message, Error> {
-    let common = message.common_mut();
-    if common.message_id.is_none() {
-        common.message_id = Some(uuid::Uuid::new_v4().to_string());
-    }
+    message.ensure_message_id();
     let violations: Vec<Violation> = message
         .structural_violations(&Limits::default())
         .into_iter()

@@ -761,6 +761,25 @@ impl Message {
         self.common().message_id.as_deref()
     }
 
+    /// Returns `messageId`, first setting it to a new UUID v4 if the message has none.
+    ///
+    /// Call it once when an event enters your system, before any send or retry, so every
+    /// attempt carries the same id and Segment can de-duplicate.
+    ///
+    /// ```
+    /// use segment_model::Message;
+    ///
+    /// let mut msg = Message::from_str(r#"{"type":"track","userId":"u","event":"E"}"#)?;
+    /// let id = msg.ensure_message_id().to_owned();
+    /// assert_eq!(msg.ensure_message_id(), id); // stable once set
+    /// # Ok::<(), segment_model::Error>(())
+    /// ```
+    pub fn ensure_message_id(&mut self) -> &str {
+        self.common_mut()
+            .message_id
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+    }
+
     /// `userId`.
     pub fn user_id(&self) -> Option<&Id> {
         self.common().user_id.as_ref()

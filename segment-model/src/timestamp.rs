@@ -104,16 +104,15 @@ impl Timestamp {
 
     /// Whole seconds since the Unix epoch, rounded towards negative infinity.
     pub fn as_unix_seconds(&self) -> i64 {
-        self.instant.as_second() - i64::from(self.instant.subsec_nanosecond() < 0)
+        // jiff truncates towards zero; step back one unit for a negative fractional part.
+        let nanos = self.instant.subsec_nanosecond();
+        self.instant.as_second() - i64::from(nanos < 0)
     }
 
     /// Milliseconds since the Unix epoch, rounded towards negative infinity.
     pub fn as_unix_millis(&self) -> i64 {
-        self.instant.as_millisecond()
-            - i64::from(
-                self.instant.subsec_nanosecond().rem_euclid(1_000_000) != 0
-                    && self.instant.subsec_nanosecond() < 0,
-            )
+        let nanos = self.instant.subsec_nanosecond();
+        self.instant.as_millisecond() - i64::from(nanos < 0 && nanos % 1_000_000 != 0)
     }
 
     /// The instant formatted canonically as `YYYY-MM-DDTHH:MM:SS.mmmZ` (sub-millisecond

@@ -199,3 +199,19 @@ fn built_messages_have_the_right_kind_and_ids() {
     assert_eq!(message.kind(), MessageKind::Alias);
     assert_eq!(message.user_id(), Some(&Id::from(7_i64)));
 }
+
+#[test]
+fn ensure_message_id_fills_only_a_missing_id() {
+    let mut without = Message::from_value(json!({"type": "track", "userId": "u", "event": "E"}))
+        .expect("decodes");
+    let generated = without.ensure_message_id().to_owned();
+    assert!(uuid::Uuid::parse_str(&generated).is_ok());
+    assert_eq!(without.message_id(), Some(generated.as_str()));
+    assert_eq!(without.ensure_message_id(), generated);
+
+    let mut with = Message::from_value(
+        json!({"type": "track", "userId": "u", "event": "E", "messageId": "given"}),
+    )
+    .expect("decodes");
+    assert_eq!(with.ensure_message_id(), "given");
+}
