@@ -9,6 +9,9 @@
 //!   error and its raw JSON, so nothing is lost. Only a broken envelope (not JSON, not an
 //!   object, no `batch` array) fails the lenient parse.
 //!
+//! [`Batch::from_array_slice_lenient`] reads the bare JSON array that batching Webhooks
+//! (Actions) destinations deliver, with the same per-item leniency.
+//!
 //! A batch's top-level `context`, `integrations` and `sentAt` apply to every item; see
 //! [`Batch::apply_envelope`].
 //!
@@ -171,17 +174,52 @@ impl Batch {
 
     /// Decodes a batch from a JSON value, keeping the good items and reporting the bad ones.
     pub fn from_value_lenient(value: Value) -> Result<LenientBatch, Error> {
-        let (mut batch, items) = Self::decode_envelope(value)?;
+        let (batch, items) = Self::decode_envelope(value)?;
+        Ok(Self::decode_items_lenient(batch, items))
+    }
+
+    /// Decodes a bare JSON array of messages, keeping the good items and reporting the bad
+    /// ones. Webhooks (Actions) with batching enabled deliver this shape instead of the
+    /// `{"batch": [...]}` envelope; the result has no envelope fields.
+    ///
+    /// ```
+    /// use segment_model::Batch;
+    ///
+    /// let body = br#"[{"type":"track","userId":"u","event":"A"},{"type":"nope"}]"#;
+    /// let parsed = Batch::from_array_slice_lenient(body)?;
+    /// assert_eq!(parsed.batch.len(), 1);
+    /// assert_eq!(parsed.errors[0].index, 1);
+    /// # Ok::<(), segment_model::Error>(())
+    /// ```
+    pub fn from_array_slice_lenient(bytes: &[u8]) -> Result<LenientBatch, Error> {
+        let value: Value = serde_json::from_slice(bytes).map_err(Error::from_json)?;
+        Self::from_array_value_lenient(value)
+    }
+
+    /// Like [`Batch::from_array_slice_lenient`], from a JSON value.
+    pub fn from_array_value_lenient(value: Value) -> Result<LenientBatch, Error> {
+        match value {
+            Value::Array(items) => Ok(Self::decode_items_lenient(Self::default(), items)),
+            other => Err(Error::WrongType {
+                path: "batch request".to_owned(),
+                expected: "an array",
+                found: JsonType::of(&other),
+            }),
+        }
+    }
+
+    fn decode_items_lenient(mut batch: Batch, items: Vec<Value>) -> LenientBatch {
         let mut errors = Vec::new();
+        batch.batch.reserve(items.len());
         for (index, item) in items.into_iter().enumerate() {
-            // Decoding consumes the value, so keep a copy only while it might be needed.
+            // Decoding consumes the value; the copy is what a failed item is reported with.
             let raw = item.clone();
             match Message::from_value(item) {
                 Ok(message) => batch.batch.push(message),
                 Err(error) => errors.push(BatchItemError { index, error, raw }),
             }
         }
-        Ok(LenientBatch { batch, errors })
+        LenientBatch { batch, errors }
     }
 
     /// Decodes the envelope, returning it (with an empty `batch`) and the raw items.

@@ -1,7 +1,7 @@
 //! The crate's error type and the JSON decoding support shared by every wire type.
 //!
-//! Every decode error names *where* the problem is (a JSON path such as `traits` or
-//! `batch[3].context.device`) and *what* was wrong, but never echoes the offending value: the
+//! Every decode error names *where* the problem is (a JSON path such as `traits`,
+//! `context.externalIds[2]` or, for batches, the item index) and *what* was wrong, but never echoes the offending value: the
 //! values are customer data (ids, emails) and error messages end up in logs.
 
 use std::fmt;
@@ -45,7 +45,8 @@ pub enum Error {
     /// The message's `type` is a string this crate does not know.
     #[error("`type`: unknown message type {found:?}")]
     UnknownType {
-        /// The `type` value as received. Type tags are vendor vocabulary, not customer data.
+        /// The `type` value as received, cut to its first 64 characters. Type tags are vendor
+        /// vocabulary, not customer data.
         found: String,
     },
 

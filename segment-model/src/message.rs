@@ -359,7 +359,7 @@ json_object! {
 
 impl Common {
     /// The channel, from the top level or, failing that, from `context.channel`.
-    pub fn channel(&self) -> Option<&str> {
+    pub fn effective_channel(&self) -> Option<&str> {
         self.channel
             .as_deref()
             .or_else(|| self.context.as_ref().and_then(|c| c.channel.as_deref()))
@@ -431,7 +431,7 @@ impl FromStr for MessageKind {
             .into_iter()
             .find(|kind| kind.as_str() == s)
             .ok_or_else(|| Error::UnknownType {
-                found: s.to_owned(),
+                found: s.chars().take(64).collect(),
             })
     }
 }
@@ -683,6 +683,12 @@ impl Message {
     /// Decodes a message from a JSON value. The `type` key is required.
     pub fn from_value(value: Value) -> Result<Self, Error> {
         Self::decode(value, None, &Path::Root)
+    }
+
+    /// Decodes JSON bytes with an implied `type`. See [`Message::from_value_implied`].
+    pub fn from_slice_implied(bytes: &[u8], implied: MessageKind) -> Result<Self, Error> {
+        let value: Value = serde_json::from_slice(bytes).map_err(Error::from_json)?;
+        Self::from_value_implied(value, implied)
     }
 
     /// Decodes a message whose `type` may be omitted because the endpoint implies it (the

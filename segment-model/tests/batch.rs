@@ -199,3 +199,27 @@ fn batches_built_in_code_serialise_to_the_wire_shape() {
         json!({"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": "m", "properties": {}}]})
     );
 }
+
+#[test]
+fn bare_arrays_from_batching_webhooks_parse_leniently() {
+    let body = serde_json::to_vec(&json!([
+        {"type": "track", "userId": "u1", "event": "Audience Entered", "properties": {}},
+        {"type": "identify", "userId": "u2", "traits": []},
+        {"type": "identify", "userId": "u3", "traits": {}}
+    ]))
+    .expect("serialises");
+    let parsed = Batch::from_array_slice_lenient(&body).expect("an array");
+    assert_eq!(parsed.batch.len(), 2);
+    assert_eq!(parsed.errors.len(), 1);
+    assert_eq!(parsed.errors[0].index, 1);
+    assert_eq!(parsed.errors[0].error.path(), Some("traits"));
+    assert_eq!(parsed.batch.batch[1].user_id(), Some(&Id::from("u3")));
+    assert!(matches!(
+        Batch::from_array_value_lenient(json!({"batch": []})),
+        Err(Error::WrongType { .. })
+    ));
+    assert!(matches!(
+        Batch::from_array_slice_lenient(b"[{"),
+        Err(Error::Json { .. })
+    ));
+}

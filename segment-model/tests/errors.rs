@@ -163,6 +163,13 @@ fn unknown_type() {
         "{err:?}"
     );
     assert_eq!(err.to_string(), "`type`: unknown message type \"launch\"");
+    // An absurdly long tag is cut, so one payload cannot flood a log line.
+    let long = "x".repeat(10_000);
+    let err = decode_err(json!({"type": long}));
+    assert!(
+        matches!(&err, Error::UnknownType { found } if found.len() == 64),
+        "{err:?}"
+    );
     // Tags are case-sensitive: no guessing.
     assert!(matches!(
         decode_err(json!({"type": "Track", "event": "E"})),

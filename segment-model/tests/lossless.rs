@@ -139,7 +139,7 @@ fn channel_is_read_from_both_places() {
     }))
     .expect("decodes");
     assert_eq!(only_context.common().channel, None);
-    assert_eq!(only_context.common().channel(), Some("mobile"));
+    assert_eq!(only_context.common().effective_channel(), Some("mobile"));
 }
 
 #[test]
@@ -205,4 +205,14 @@ fn implied_type_is_used_only_when_type_is_absent() {
         serde_json::to_value(&message).expect("serialises"),
         json!({"type": "track", "userId": "u", "event": "E"})
     );
+    let identify =
+        Message::from_slice_implied(br#"{"userId":"u","traits":{}}"#, MessageKind::Identify)
+            .expect("decodes");
+    assert_eq!(identify.kind(), MessageKind::Identify);
+    let explicit = Message::from_slice_implied(
+        br#"{"type":"identify","userId":"u"}"#,
+        MessageKind::Identify,
+    )
+    .expect("agreeing type");
+    assert_eq!(explicit.kind(), MessageKind::Identify);
 }
