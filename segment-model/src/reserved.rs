@@ -173,12 +173,9 @@ fn get_f64(map: &Map<String, Value>, keys: &[&'static str]) -> Result<Option<f64
 fn get_time(map: &Map<String, Value>, keys: &[&'static str]) -> Result<Option<Timestamp>, Error> {
     match lookup(map, keys) {
         None => Ok(None),
-        Some((key, Value::String(_))) => {
-            let path = Path::Root;
-            let path = path.key(key);
-            map.get(key)
-                .map(|v| Timestamp::from_value_at(v, &path))
-                .transpose()
+        Some((key, value @ Value::String(_))) => {
+            let root = Path::Root;
+            Timestamp::from_value_at(value, &root.key(key)).map(Some)
         }
         Some((key, Value::Number(n))) => unix_seconds(n)
             .map(|instant| Some(Timestamp::from_instant(instant)))
