@@ -532,7 +532,10 @@ mod tests {
             PROFILE_US_BASE,
             PROFILE_EU_BASE,
         ] {
-            assert_eq!(BaseUrl::parse(base).map(|b| b.to_string()), Ok(base.to_owned()));
+            assert_eq!(
+                BaseUrl::parse(base).map(|b| b.to_string()),
+                Ok(base.to_owned())
+            );
         }
     }
 

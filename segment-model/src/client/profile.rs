@@ -138,7 +138,10 @@ impl ExternalId {
     /// # Errors
     ///
     /// [`ExternalIdError`] for an empty value, or a type that is empty or not lower case.
-    pub fn new(id_type: impl Into<String>, value: impl Into<String>) -> Result<Self, ExternalIdError> {
+    pub fn new(
+        id_type: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<Self, ExternalIdError> {
         let id_type = id_type.into();
         let value = value.into();
         let type_ok = !id_type.is_empty()
@@ -667,7 +670,8 @@ fn decode_page(bytes: &[u8]) -> Result<TraitsPage, DecodeError> {
 }
 
 fn decode_cursor(mut c: Map<String, Value>) -> Result<Cursor, DecodeError> {
-    let err = |field: &str, expected: &str| (format!("cursor.{field}"), format!("expected {expected}"));
+    let err =
+        |field: &str, expected: &str| (format!("cursor.{field}"), format!("expected {expected}"));
     let url = match c.remove("url") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
@@ -686,7 +690,10 @@ fn decode_cursor(mut c: Map<String, Value>) -> Result<Cursor, DecodeError> {
     };
     let limit = match c.remove("limit") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| err("limit", "a non-negative integer"))?),
+        Some(Value::Number(n)) => Some(
+            n.as_u64()
+                .ok_or_else(|| err("limit", "a non-negative integer"))?,
+        ),
         Some(_) => return Err(err("limit", "a non-negative integer")),
     };
     Ok(Cursor {

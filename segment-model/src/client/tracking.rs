@@ -155,7 +155,9 @@ pub enum MessageError {
         limit: usize,
     },
     /// The `messageId` is longer than [`MAX_MESSAGE_ID_CHARS`].
-    #[error("the messageId of the message at index {index} is {chars} characters; the limit is {MAX_MESSAGE_ID_CHARS}")]
+    #[error(
+        "the messageId of the message at index {index} is {chars} characters; the limit is {MAX_MESSAGE_ID_CHARS}"
+    )]
     MessageIdTooLong {
         /// Position in the input.
         index: usize,
