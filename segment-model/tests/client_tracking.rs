@@ -716,3 +716,38 @@ async fn the_write_key_never_appears_in_debug_output() {
         assert!(!text.contains(encoded), "encoded key leaked: {text}");
     }
 }
+
+#[tokio::test]
+async fn typed_messages_are_sent_losslessly_with_a_filled_id() {
+    let raw = json!({
+        "type": "identify",
+        "userId": "usr_48151623",
+        "traits": {"email": "lena.fischer@example.org", "plan": "growth"},
+        "context": {"library": {"name": "cio-segment-sync", "version": "0.1.0"}, "custom": {"a": 1}},
+        "timestamp": "2024-05-01T10:15:30.123Z",
+        "unmodelled": [1, 2, 3]
+    });
+    let message = segment_model::Message::from_value(raw.clone()).expect("valid message");
+    assert_eq!(message.message_id(), None);
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/batch"))
+        .and(header("authorization", AUTH))
+        .respond_with(ok_response())
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = builder(&server).build().expect("client");
+    let report = client.send_batch(vec![message]).await;
+    assert!(report.requests[0].result.is_ok());
+
+    let requests = server.received_requests().await.expect("recording on");
+    let sent = batch_of(&requests[0]);
+    let id = report.requests[0].batch.messages()[0]
+        .message_id()
+        .to_owned();
+    let mut expected = raw;
+    expected["messageId"] = json!(id);
+    assert_eq!(sent, vec![expected]);
+}

@@ -20,14 +20,14 @@
 //! ```no_run
 //! use segment_model::client::Region;
 //! use segment_model::client::tracking::{TrackingClient, WriteKey};
-//! use serde_json::json;
-//!
+//! //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = TrackingClient::builder(WriteKey::new("my-write-key"))
 //!     .region(Region::Eu)
 //!     .build()?;
-//! let message: serde_json::Map<String, serde_json::Value> =
-//!     serde_json::from_value(json!({"type": "track", "userId": "usr_1", "event": "Report Exported"}))?;
+//! let message = segment_model::Message::track("Report Exported")
+//!     .user_id("usr_1")
+//!     .build()?;
 //! let report = client.send_batch(vec![message]).await;
 //! for request in &report.requests {
 //!     if let Err(err) = &request.result {
@@ -48,6 +48,11 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::{Api, BaseUrl, ClientError, DEFAULT_TIMEOUT, Region, http_client, status_error};
+use crate::message::Message;
+
+/// The write key type used by the client (the crate's [`WriteKey`](crate::WriteKey)), re-exported
+/// here for convenience.
+pub use crate::message::WriteKey;
 
 /// Path of the batch endpoint, relative to the base URL.
 pub const BATCH_PATH: &str = "v1/batch";
@@ -80,29 +85,6 @@ const SENT_AT_LEN: usize = 24;
 const ENVELOPE_BYTES: usize =
     BODY_PREFIX.len() + SENT_AT_PREFIX.len() + SENT_AT_LEN + BODY_SUFFIX.len();
 
-/// A Segment source write key. Its `Debug` and `Display` never show the value.
-#[derive(Clone)]
-pub struct WriteKey(String);
-
-impl WriteKey {
-    /// Wraps a write key.
-    pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
-    }
-}
-
-impl fmt::Debug for WriteKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("WriteKey(<redacted>)")
-    }
-}
-
-impl fmt::Display for WriteKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// The state of a message's `messageId`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageIdSlot<'a> {
@@ -121,6 +103,21 @@ pub trait TrackingMessage: Serialize {
     fn message_id(&self) -> MessageIdSlot<'_>;
     /// Sets the `messageId`.
     fn set_message_id(&mut self, id: String);
+}
+
+/// Typed messages: `messageId` lives in the shared envelope. An empty `messageId` counts as
+/// absent.
+impl TrackingMessage for Message {
+    fn message_id(&self) -> MessageIdSlot<'_> {
+        match self.common().message_id.as_deref() {
+            None | Some("") => MessageIdSlot::Absent,
+            Some(id) => MessageIdSlot::Present(id),
+        }
+    }
+
+    fn set_message_id(&mut self, id: String) {
+        self.common_mut().message_id = Some(id);
+    }
 }
 
 /// Raw JSON objects, for callers that forward payloads without decoding them. The object must be
@@ -597,7 +594,7 @@ impl TrackingClient {
         let response = self
             .http
             .post(self.batch_url.clone())
-            .basic_auth(&self.write_key.0, Some(""))
+            .basic_auth(self.write_key.expose(), Some(""))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::USER_AGENT, super::USER_AGENT)
             .timeout(self.timeout)
