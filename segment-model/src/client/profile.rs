@@ -508,10 +508,13 @@ impl ProfileClient {
             if pages >= MAX_PAGES {
                 return Err(protocol("the profile has more pages than MAX_PAGES"));
             }
-            let page = self
+            // With a cursor, a 404 is reported as an error by `fetch_page`, never as `None`.
+            let Some(page) = self
                 .fetch_page(collection, id, query, Some(&cursor))
                 .await?
-                .ok_or_else(|| protocol("a later page of the profile answered 404"))?;
+            else {
+                return Err(protocol("a later page of the profile was not found"));
+            };
             pages += 1;
             traits.extend(page.traits);
             next = next_of(page.cursor.as_ref())?;
