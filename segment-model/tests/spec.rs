@@ -189,9 +189,11 @@ fn email_properties_are_typed_and_lossless() {
 
 #[test]
 fn a_set_field_wins_over_extra_and_is_written_once() {
-    let mut props = EmailProperties::default();
-    props.link_id = Some("4".into());
-    props.extra.insert("link_id".into(), json!("stale"));
+    let props = EmailProperties {
+        link_id: Some("4".into()),
+        extra: obj(json!({"link_id": "stale"})),
+        ..EmailProperties::default()
+    };
     let text = serde_json::to_string(&props).expect("encode");
     assert_eq!(text, r#"{"link_id":"4"}"#);
 }
@@ -295,12 +297,15 @@ fn push_properties_are_typed_and_lossless() {
 
 #[test]
 fn building_a_push_track() {
-    let mut campaign = PushCampaign::default();
-    campaign.name = Some("Spring".into());
-    campaign.medium = Some("Push".into());
-    let mut props = PushProperties::default();
-    props.campaign = Some(campaign);
-    props.action = Some("Open".into());
+    let props = PushProperties {
+        campaign: Some(PushCampaign {
+            name: Some("Spring".into()),
+            medium: Some("Push".into()),
+            ..PushCampaign::default()
+        }),
+        action: Some("Open".into()),
+        ..PushProperties::default()
+    };
     let message = PushEvent::PushNotificationTapped
         .track(props)
         .user_id("u")
