@@ -20,7 +20,7 @@
 //! ```no_run
 //! use segment_model::client::Region;
 //! use segment_model::client::tracking::{TrackingClient, WriteKey};
-//! //!
+//!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = TrackingClient::builder(WriteKey::new("my-write-key"))
 //!     .region(Region::Eu)
