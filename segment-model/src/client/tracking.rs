@@ -50,7 +50,7 @@ use url::Url;
 use super::{Api, BaseUrl, ClientError, DEFAULT_TIMEOUT, Region, http_client, status_error};
 use crate::message::Message;
 
-/// The write key type used by the client (the crate's [`WriteKey`](crate::WriteKey)), re-exported
+/// The write key type used by the client (the crate's [`WriteKey`]), re-exported
 /// here for convenience.
 pub use crate::message::WriteKey;
 
