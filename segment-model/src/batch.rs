@@ -66,48 +66,15 @@ pub struct Batch {
 /// A batch item that failed to decode during a lenient parse.
 ///
 /// `Debug` and `Display` show the index and the error but never the raw item.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct BatchItemError {
     /// Position of the item in the input `batch` array.
     pub index: usize,
     /// Why it failed; paths are relative to the item.
-    pub error: ErrorSummary,
+    pub error: Error,
     /// The item exactly as received, so it can be dead-lettered or retried.
     pub raw: Value,
-}
-
-/// A cloneable, comparable snapshot of an [`Error`] for per-item reporting.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ErrorSummary {
-    path: Option<String>,
-    message: String,
-}
-
-impl ErrorSummary {
-    fn of(error: &Error) -> Self {
-        Self {
-            path: error.path().map(str::to_owned),
-            message: error.to_string(),
-        }
-    }
-
-    /// The JSON path (relative to the item) of the value at fault, if any.
-    pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
-    }
-
-    /// The error's message (never contains customer data).
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for ErrorSummary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
 }
 
 impl fmt::Debug for BatchItemError {
@@ -126,10 +93,14 @@ impl fmt::Display for BatchItemError {
     }
 }
 
-impl std::error::Error for BatchItemError {}
+impl std::error::Error for BatchItemError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
 
 /// The result of a lenient batch parse: the good items, and one error per bad item.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LenientBatch {
     /// The envelope, holding the items that decoded, in input order.
@@ -207,11 +178,7 @@ impl Batch {
             let raw = item.clone();
             match Message::from_value(item) {
                 Ok(message) => batch.batch.push(message),
-                Err(error) => errors.push(BatchItemError {
-                    index,
-                    error: ErrorSummary::of(&error),
-                    raw,
-                }),
+                Err(error) => errors.push(BatchItemError { index, error, raw }),
             }
         }
         Ok(LenientBatch { batch, errors })

@@ -15,7 +15,7 @@ use crate::validate::Violations;
 ///
 /// The `Display` output names the field or JSON path at fault and never contains a customer
 /// id, an email address or a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The input is not syntactically valid JSON (or ends early).
@@ -26,8 +26,9 @@ pub enum Error {
         /// 1-based column of the first syntax error.
         column: usize,
         /// The parser's own error. For syntax errors it describes the grammar problem only.
+        /// (Shared so that [`Error`] can be cloned.)
         #[source]
-        source: serde_json::Error,
+        source: std::sync::Arc<serde_json::Error>,
     },
 
     /// The message has no `type` key.
@@ -136,7 +137,7 @@ impl Error {
         Error::Json {
             line: source.line(),
             column: source.column(),
-            source,
+            source: std::sync::Arc::new(source),
         }
     }
 }
