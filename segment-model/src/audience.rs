@@ -23,9 +23,17 @@
 //!
 //! Computed traits (`trait` / `computed_trait`) are values, not memberships: they give
 //! `Ok(None)`, as does any message that is not an audience change at all. A message that claims
-//! to be one but cannot be read (the trait or property missing, a value that is not
-//! boolean-like, a key that disagrees with `audience_key`, an entered event whose value says
-//! `false`) is an [`AudienceError`] naming the JSON path at fault.
+//! to be one but cannot be read is an [`AudienceError`] naming the JSON path at fault:
+//!
+//! - an identify whose `context.personas` names an audience (or journey step) but whose trait
+//!   under the key is missing or not boolean-like;
+//! - an `Audience Entered` / `Audience Exited` track without a key, with `audience_key` and
+//!   `computation_key` disagreeing, or with a value under the key that is not boolean-like or
+//!   contradicts the event name.
+//!
+//! A track with any other name counts only when `context.personas` names an audience and
+//! `properties[key]` is boolean-like (an audience event renamed in the destination); otherwise
+//! it is `Ok(None)`, since ordinary events can carry a copied `personas` context.
 //!
 //! ```
 //! use segment_model::Message;
@@ -285,7 +293,7 @@ impl AudienceChange {
                     Some(membership) => {
                         Some(from_audience_event(&track.common, properties, membership)?)
                     }
-                    None => from_personas(&track.common, properties, "properties")?,
+                    None => from_personas_track(&track.common, properties),
                 };
                 Ok(found.map(|(key, membership, class)| {
                     build(
@@ -331,8 +339,8 @@ fn boolean_like(value: &Value) -> Option<bool> {
     }
 }
 
-/// The identify form, and track events other than the named audience events: the class and
-/// key come from `context.personas`, the value from `container[key]`.
+/// The identify form: the class and key come from `context.personas`, the value from
+/// `container[key]`.
 fn from_personas(
     common: &Common,
     container: Option<&Map<String, Value>>,
@@ -375,6 +383,24 @@ fn from_personas(
         },
     };
     Ok(Some((key.to_owned(), membership, class)))
+}
+
+/// A track event with another name but an audience computation in `context.personas` (an
+/// audience event renamed in the destination): it counts only when `properties[key]` is
+/// boolean-like. Anything else is left alone rather than reported, because ordinary events may
+/// carry a copied `personas` context.
+fn from_personas_track(common: &Common, properties: Option<&Map<String, Value>>) -> Option<Found> {
+    let personas = personas(common)?;
+    let key = non_empty(personas.computation_key.as_ref())?;
+    let class = personas
+        .computation_class
+        .as_deref()
+        .map_or(ComputationClass::Audience, ComputationClass::parse);
+    if class.is_computed_trait() {
+        return None;
+    }
+    let member = boolean_like(properties?.get(key)?)?;
+    Some((key.to_owned(), Membership::from_bool(member), class))
 }
 
 /// The `Audience Entered` / `Audience Exited` form: the event name decides, the key comes from

@@ -316,3 +316,91 @@ fn errors_never_show_customer_data() {
     assert!(!text.contains("usr_48151623"), "{text}");
     assert!(text.contains("traits.churn_risk_high"), "{text}");
 }
+
+fn fixture(name: &str) -> Message {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture readable");
+    Message::from_str(&text).expect("fixture decodes")
+}
+
+#[test]
+fn shared_fixtures_are_classified() {
+    let expected: &[(&str, &str, Membership, ComputationClass, AudienceForm)] = &[
+        (
+            "identify-engage-audience.json",
+            "churn_risk_high",
+            Membership::Entered,
+            ComputationClass::Audience,
+            AudienceForm::Identify,
+        ),
+        (
+            "track-audience-entered.json",
+            "churn_risk_high",
+            Membership::Entered,
+            ComputationClass::Audience,
+            AudienceForm::Track,
+        ),
+        (
+            "track-audience-exited.json",
+            "churn_risk_high",
+            Membership::Exited,
+            ComputationClass::Audience,
+            AudienceForm::Track,
+        ),
+        (
+            "track-journey-step-string-membership.json",
+            "j_o_welcome_flow",
+            Membership::Entered,
+            ComputationClass::JourneyStep,
+            AudienceForm::Track,
+        ),
+    ];
+    for (name, key, membership, class, form) in expected {
+        let c = AudienceChange::from_message(&fixture(name))
+            .expect("no error")
+            .unwrap_or_else(|| panic!("{name} is an audience change"));
+        assert_eq!(&c.key, key, "{name}");
+        assert_eq!(&c.membership, membership, "{name}");
+        assert_eq!(&c.class, class, "{name}");
+        assert_eq!(&c.form, form, "{name}");
+    }
+
+    // Every other single-message fixture (plain calls, email events, computed traits) is not an
+    // audience change and not an error.
+    let dir = format!("{}/tests/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("fixtures dir") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .into_string()
+            .expect("utf-8");
+        if !name.ends_with(".json")
+            || name.starts_with("batch-")
+            || expected.iter().any(|(n, ..)| *n == name)
+        {
+            continue;
+        }
+        assert_eq!(
+            AudienceChange::from_message(&fixture(&name)),
+            Ok(None),
+            "{name}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} fixtures checked");
+}
+
+#[test]
+fn other_track_events_with_a_copied_personas_context_are_left_alone() {
+    none(json!({
+        "type": "track", "userId": "u", "event": "Application Opened",
+        "properties": {"from_background": false},
+        "context": {"personas": personas("audience", "k")}
+    }));
+    none(json!({
+        "type": "track", "userId": "u", "event": "Report Exported",
+        "properties": {"k": 7},
+        "context": {"personas": personas("audience", "k")}
+    }));
+}

@@ -511,3 +511,18 @@ async fn transport_errors_do_not_show_the_url() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains("lena"), "{text}");
 }
+
+#[test]
+fn client_and_futures_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+    let client = ProfileClient::builder(AccessToken::new(TOKEN), SPACE)
+        .build()
+        .expect("client");
+    assert_send_sync(&client);
+    let id = user();
+    let query = TraitsQuery::new();
+    // Futures are only constructed, never polled.
+    assert_send(&client.traits(&id, &query));
+    assert_send(&client.traits_page(Collection::Users, &id, &query, None));
+}

@@ -751,3 +751,19 @@ async fn typed_messages_are_sent_losslessly_with_a_filled_id() {
     expected["messageId"] = json!(id);
     assert_eq!(sent, vec![expected]);
 }
+
+#[test]
+fn clients_and_futures_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>(_: &T) {}
+    fn assert_send<T: Send>(_: &T) {}
+    let client = TrackingClient::builder(WriteKey::new(WRITE_KEY))
+        .build()
+        .expect("client");
+    assert_send_sync(&client);
+    let prepared = client.prepare(vec![track(0)]);
+    let batch = &prepared.batches[0];
+    // Futures are only constructed, never polled.
+    assert_send(&client.send(batch));
+    assert_send(&client.send_batch(vec![track(1)]));
+    assert_send(&client.send_batch(Vec::<segment_model::Message>::new()));
+}

@@ -321,3 +321,62 @@ fn building_a_push_track() {
         })
     );
 }
+
+fn fixture(name: &str) -> Message {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("fixture readable");
+    Message::from_str(&text).expect("fixture decodes")
+}
+
+#[test]
+fn shared_email_fixtures_are_read() {
+    let table = [
+        (
+            "track-email-link-clicked.json",
+            EmailEvent::LinkClicked,
+            "dlv_7Hq2",
+            "lena.fischer@example.org",
+        ),
+        (
+            "track-email-opened.json",
+            EmailEvent::Opened,
+            "dlv_7Hq2",
+            "lena.fischer@example.org",
+        ),
+        (
+            "track-email-unsubscribed-cio-source.json",
+            EmailEvent::Unsubscribed,
+            "dlv_99",
+            "no-id-person@example.net",
+        ),
+        (
+            "track-legacy-email-spec.json",
+            EmailEvent::Bounced,
+            "e1",
+            "bounce@example.org",
+        ),
+    ];
+    for (name, event, email_id, recipient) in table {
+        let message = fixture(name);
+        let parsed = EmailSpecEvent::from_message(&message).unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(parsed.event, event, "{name}");
+        assert_eq!(
+            parsed.properties.email_id.as_deref(),
+            Some(email_id),
+            "{name}"
+        );
+        assert_eq!(parsed.recipient.as_deref(), Some(recipient), "{name}");
+        assert!(parsed.properties.extra.is_empty(), "{name}");
+        // The typed properties give back exactly the message's properties.
+        let back: segment_model::Properties = parsed.properties.into();
+        assert_eq!(Some(&back), message.properties(), "{name}");
+    }
+    assert_eq!(
+        EmailSpecEvent::from_message(&fixture("track-basic.json")),
+        None
+    );
+    assert_eq!(
+        LifecycleEvent::from_message(&fixture("track-basic.json")),
+        None
+    );
+}
