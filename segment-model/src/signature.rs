@@ -111,7 +111,10 @@ impl From<&str> for SharedSecret {
 pub enum SignedContent {
     /// Decide from the body: a body whose first non-whitespace byte is `[` is a batch and only
     /// its first element is signed; any other body is signed whole. Right for both Webhooks
-    /// (classic) and Webhooks (Actions), batched or not.
+    /// (classic) and Webhooks (Actions), batched or not. The one case it gets wrong is an
+    /// unbatched Actions mapping whose `data` is itself a JSON array (then the whole array is
+    /// signed): such requests fail the check, never pass it wrongly; choose
+    /// [`SignedContent::WholeBody`] for them.
     #[default]
     Auto,
     /// The whole body, byte for byte (Webhooks classic, and Webhooks (Actions) unbatched).
