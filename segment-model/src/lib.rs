@@ -45,3 +45,8 @@ pub use message::{
 pub use reserved::{Properties, Traits};
 pub use timestamp::Timestamp;
 pub use validate::{Limits, Violation, ViolationKind, Violations};
+
+// signature, specs, audiences, clients
+pub use audience::{AudienceChange, AudienceError, ComputationClass, Membership};
+pub use signature::{SharedSecret, SignatureError, WebhookVerifier};
+pub use spec::{EmailEvent, EmailProperties, EmailSpecEvent, LifecycleEvent, PushEvent};
