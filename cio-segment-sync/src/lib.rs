@@ -10,6 +10,13 @@
 //!   bounded in-memory implementation;
 //! - [`identity`]: the [`IdentityStore`](identity::IdentityStore) of links between a person's
 //!   anonymousIds, userId and emails, and its bounded in-memory implementation;
+//! - [`identity`] also holds the [`IdentityResolver`](identity::IdentityResolver) trait and its
+//!   default [`StoreResolver`](identity::StoreResolver): Segment message → Customer.io person;
+//! - [`loop_guard`]: the [`LoopGuard`](loop_guard::LoopGuard) that stamps what this library
+//!   writes into Segment and recognises it when it comes back;
+//! - [`pipeline`]: the [`Pipeline`](pipeline::Pipeline) trait and [`SyncPipeline`](pipeline::SyncPipeline),
+//!   one message in, an [`Outcome`](pipeline::Outcome) out: dedupe → loop guard → identity →
+//!   mapping → delivery;
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
@@ -17,6 +24,8 @@
 pub mod dedupe;
 mod expiring;
 pub mod identity;
+pub mod loop_guard;
+pub mod pipeline;
 pub mod rate_limit;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]

@@ -15,6 +15,8 @@
 
 pub mod dedupe;
 pub mod identity;
+pub mod recent_ids;
+pub mod resolver;
 
 /// Generates the [`Deduper`](crate::dedupe::Deduper) conformance suite as a module `$name`
 /// holding one test per case. `$make` is an `async` expression returning the store (anything
@@ -70,6 +72,92 @@ macro_rules! identity_store_conformance {
                 ]
             );
         }
+    };
+}
+
+/// Generates the [`RecentIds`](crate::loop_guard::RecentIds) conformance suite as a module
+/// `$name` holding one test per case.
+#[macro_export]
+macro_rules! recent_ids_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::recent_ids,
+                [
+                    unknown_id_is_absent,
+                    remembered_id_is_present,
+                    ids_are_independent,
+                    id_expires,
+                    remember_again_extends,
+                ]
+            );
+        }
+    };
+}
+
+/// Generates the [`StoreResolver`](crate::identity::StoreResolver) rule suite over an
+/// [`IdentityStore`](crate::identity::IdentityStore) as a module `$name` holding one test per
+/// rule. `$make` is an `async` expression returning the store; each test wraps a fresh one in
+/// an `Arc` and builds the resolver itself. Use it to check the default identity rules hold on
+/// top of your own store.
+#[macro_export]
+macro_rules! store_resolver_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__resolver_cases!(
+                $make,
+                [
+                    user_id_is_id,
+                    numeric_user_id_is_id,
+                    cio_prefixed_user_id_is_cio_id,
+                    email_shaped_user_id_is_email,
+                    email_shaped_user_id_is_id_when_configured,
+                    blank_ids_are_no_identity,
+                    identify_falls_back_to_traits_email,
+                    event_falls_back_to_context_email,
+                    unknown_anonymous_event_is_anonymous,
+                    anonymous_not_allowed_when_configured,
+                    no_identity_is_skipped,
+                    identify_carries_anonymous_id,
+                    identify_links_anonymous_id,
+                    identify_links_email,
+                    anonymous_identify_unknown_is_skipped,
+                    anonymous_identify_linked_is_person,
+                    alias_between_known_people_merges,
+                    alias_from_linked_anonymous_of_other_person_merges,
+                    alias_from_unknown_anonymous_links,
+                    alias_retry_answers_merge_again,
+                    alias_retry_answers_stitch_again,
+                    alias_of_same_person_is_already_merged,
+                    alias_from_person_shaped_previous_id_merges,
+                    alias_missing_a_side_is_no_identity,
+                    group_resolves_the_person,
+                    delete_resolves_the_person,
+                ]
+            );
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __resolver_cases {
+    ($make:expr, [$($case:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn $crate::identity::IdentityStore> =
+                    ::std::sync::Arc::new($make.await);
+                $crate::testing::resolver::$case(store).await;
+            }
+        )*
     };
 }
 

@@ -1,0 +1,260 @@
+//! The pipeline: one inbound Segment message in, one [`Outcome`] out.
+//!
+//! [`SyncPipeline`] composes five replaceable steps, in this order:
+//!
+//! 1. **dedupe** — [`Deduper::claim`](crate::dedupe::Deduper::claim) the messageId;
+//! 2. **loop guard** — drop what this library wrote into Segment itself
+//!    ([`LoopGuard`](crate::loop_guard::LoopGuard));
+//! 3. **identity** — who the message is about
+//!    ([`IdentityResolver`](crate::identity::IdentityResolver));
+//! 4. **mapping** — the Customer.io operations ([`Mapper`]);
+//! 5. **delivery** — hand them over and wait until Customer.io accepted them or they were
+//!    dead-lettered ([`Deliver`]).
+//!
+//! # Acking the source
+//!
+//! `Ok(outcome)` — whatever the outcome — means the message is finished: ack its source
+//! (answer the webhook with `2xx`, commit the queue offset). `Err(error)` means it is not:
+//! when [`PipelineError::is_retryable`] do not ack, so the source delivers it again; otherwise
+//! (the message can never be mapped) ack it and keep it somewhere for a human.
+//!
+//! | what happened | claim | result |
+//! |---|---|---|
+//! | another worker holds the messageId | — | `Err(InFlight)` |
+//! | the messageId was finished before | — | `Ok(Skipped { Duplicate })` |
+//! | the loop guard recognises an echo | commit | `Ok(Skipped { OwnEcho })` |
+//! | identity or mapping says skip | commit | `Ok(Skipped { reason })` |
+//! | Customer.io accepted the operations | commit | `Ok(Delivered)` |
+//! | the operations were dead-lettered | commit | `Ok(DeadLettered { reason })` |
+//! | delivery failed otherwise (queue closed, item dropped) | release | `Err(Delivery)` |
+//! | a store failed | release | `Err(Store)` |
+//! | the message cannot be mapped | release | `Err(Mapping)` (not retryable) |
+//!
+//! A dead-lettered message is committed: the delivery engine already retried it as long as it
+//! was allowed to and recorded it with its reason, so the source's retry would only repeat the
+//! failure; replay it from the dead-letter sink instead. A released claim lets the source's retry
+//! through: a failed delivery followed by a retry is delivered, never skipped as a duplicate.
+//!
+//! # Messages without a messageId
+//!
+//! The dedupe key is then derived from the content: `derived:` followed by a UUID v5 of the
+//! message's JSON serialisation (under a namespace fixed by this crate). The same message
+//! redelivered gets the same key; two messages with identical content (timestamps included) are
+//! treated as one.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use cio_segment_sync::customerio_client::track::v2::{Operation, PersonEvent, PersonOperation};
+//! use cio_segment_sync::identity::{SkipReason, Target};
+//! use cio_segment_sync::pipeline::{
+//!     DeliverError, Deliver, Delivered, MapError, Mapped, Mapper, Outcome, Pipeline, SyncPipeline,
+//! };
+//! use cio_segment_sync::segment_model::Message;
+//!
+//! #[derive(Debug)]
+//! struct TracksOnly;
+//! impl Mapper for TracksOnly {
+//!     fn map(&self, message: &Message, target: &Target) -> Result<Mapped, MapError> {
+//!         let (Some(name), Target::Person { identifier, .. }) = (message.event(), target) else {
+//!             return Ok(Mapped::Skip(SkipReason::Filtered));
+//!         };
+//!         let event = PersonEvent::new(identifier.clone(), name).map_err(MapError::new)?;
+//!         Ok(Mapped::Operations(vec![Operation::Person(PersonOperation::Event(event))]))
+//!     }
+//! }
+//!
+//! /// Stands in for the dispatcher.
+//! #[derive(Debug)]
+//! struct AcceptAll;
+//! #[async_trait]
+//! impl Deliver for AcceptAll {
+//!     async fn deliver(&self, _: Vec<Operation>, _: &str) -> Result<Delivered, DeliverError> {
+//!         Ok(Delivered::Accepted)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pipeline = SyncPipeline::builder(Arc::new(TracksOnly), Arc::new(AcceptAll)).build();
+//! let track = Message::from_str(
+//!     r#"{"type":"track","messageId":"m-1","userId":"u-1","event":"Signed Up"}"#,
+//! )?;
+//! assert_eq!(pipeline.process(&track).await?, Outcome::Delivered);
+//! assert_eq!(
+//!     pipeline.process(&track).await?,
+//!     Outcome::Skipped { reason: SkipReason::Duplicate }
+//! );
+//! # Ok(())
+//! # }
+//! ```
+
+mod batch;
+mod steps;
+mod sync;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use segment_model::Message;
+
+use crate::identity::{SkipReason, Target};
+use crate::store::StoreError;
+
+pub use steps::{Deliver, DeliverError, Delivered, MapError, Mapped, Mapper};
+pub use sync::{PipelineConfig, SyncPipeline, SyncPipelineBuilder};
+
+/// How many groups of messages [`Pipeline::process_batch`] runs at once by default.
+pub const DEFAULT_BATCH_CONCURRENCY: usize = 16;
+
+/// How a message that went through the pipeline ended. Every outcome means: ack the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Customer.io accepted the message's operations.
+    Delivered,
+    /// Nothing was written, for this reason.
+    Skipped {
+        /// Why.
+        reason: SkipReason,
+    },
+    /// The operations were given up and recorded in a dead-letter sink.
+    DeadLettered {
+        /// Why, without customer data.
+        reason: String,
+    },
+}
+
+/// The step of the pipeline that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// Claiming the messageId.
+    Dedupe,
+    /// The loop guard.
+    LoopGuard,
+    /// Identity resolution.
+    Identity,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Dedupe => "dedupe",
+            Step::LoopGuard => "loop guard",
+            Step::Identity => "identity",
+        })
+    }
+}
+
+/// The message is not finished. See [`PipelineError::is_retryable`] for whether to ack it.
+///
+/// No variant carries a messageId or identifier.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// Another worker is processing this messageId right now. Do not ack; the source's retry
+    /// will find it finished (or free again, if that worker failed).
+    #[error("another worker is processing this message")]
+    InFlight,
+    /// A state store failed. Do not ack.
+    #[error("{step} step: store failed")]
+    Store {
+        /// Which step.
+        step: Step,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The operations were neither accepted nor dead-lettered. Do not ack.
+    #[error("delivery step failed")]
+    Delivery(#[source] DeliverError),
+    /// The message cannot be mapped, now or ever. Ack it and keep it for a human.
+    #[error("mapping step failed")]
+    Mapping(#[source] MapError),
+    /// A message without a messageId could not be serialised to derive its dedupe key. Ack it
+    /// and keep it for a human.
+    #[error("dedupe step: the message could not be serialised to derive its key")]
+    Unkeyable(#[source] serde_json::Error),
+    /// Not attempted, because an earlier message about the same person in the same batch
+    /// failed and will be redelivered: processing this one now would overtake it. Do not ack.
+    #[error("not attempted: an earlier message about the same person failed")]
+    Blocked,
+}
+
+impl PipelineError {
+    /// Whether the source should redeliver the message (do not ack it). `false` for failures
+    /// that would repeat on every retry.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(
+            self,
+            PipelineError::Mapping(_) | PipelineError::Unkeyable(_)
+        )
+    }
+}
+
+/// One inbound message in, an [`Outcome`] out. Object safe; the futures are `Send`.
+///
+/// Pipelines compose: a host can wrap one (adding metrics, a filter, a second destination) by
+/// implementing this trait around an `Arc<dyn Pipeline>`.
+#[async_trait]
+pub trait Pipeline: fmt::Debug + Send + Sync + 'static {
+    /// Processes one message. See the [module docs](self) for what to do with the answer.
+    async fn process(&self, message: &Message) -> Result<Outcome, PipelineError>;
+
+    /// Processes many messages, concurrently across people and in input order for each person:
+    /// messages sharing a userId, anonymousId, alias previousId or email (directly or through
+    /// other messages of the batch) run one after the other. After a retryable failure, the
+    /// rest of that person's messages are not attempted ([`PipelineError::Blocked`]). The
+    /// answer has one result per message, in input order.
+    async fn process_batch(&self, messages: Vec<Message>) -> Vec<Result<Outcome, PipelineError>> {
+        batch::run(self, messages, DEFAULT_BATCH_CONCURRENCY).await
+    }
+}
+
+#[async_trait]
+impl<T: Pipeline + ?Sized> Pipeline for Arc<T> {
+    async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
+        (**self).process(message).await
+    }
+
+    async fn process_batch(&self, messages: Vec<Message>) -> Vec<Result<Outcome, PipelineError>> {
+        (**self).process_batch(messages).await
+    }
+}
+
+/// The ordering key for operations about `target`: the person's identifier kind and value
+/// (`id:…`, `email:…`, `cio_id:…`), `anonymous_id:…`, or for a merge the primary's. `None` for
+/// [`Target::Skip`].
+pub fn ordering_key(target: &Target) -> Option<String> {
+    match target {
+        Target::Person { identifier, .. }
+        | Target::Merge {
+            primary: identifier,
+            ..
+        } => Some(format!("{}:{}", identifier.kind(), identifier.value())),
+        Target::Anonymous { anonymous_id } => Some(format!("anonymous_id:{anonymous_id}")),
+        _ => None,
+    }
+}
+
+/// The namespace of derived dedupe keys. Fixed forever: changing it would let every
+/// redelivered message without a messageId through once more.
+const DERIVED_KEY_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x2f6b_93c1_4e0a_5d8e_9a47_c3e1_0b5f_7d21);
+
+/// The key the pipeline claims for `message`: its messageId, or, when it has none (or a blank
+/// one), `derived:` + a UUID v5 of its JSON serialisation.
+pub fn dedupe_key(message: &Message) -> Result<String, serde_json::Error> {
+    match message.message_id() {
+        Some(id) if !id.trim().is_empty() => Ok(id.to_owned()),
+        _ => {
+            let json = serde_json::to_vec(message)?;
+            Ok(format!(
+                "derived:{}",
+                uuid::Uuid::new_v5(&DERIVED_KEY_NAMESPACE, &json)
+            ))
+        }
+    }
+}

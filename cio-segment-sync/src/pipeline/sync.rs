@@ -1,0 +1,302 @@
+//! [`SyncPipeline`]: dedupe → loop guard → identity → mapping → delivery.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use segment_model::Message;
+
+use super::steps::{Deliver, Delivered, Mapped, Mapper};
+use super::{Outcome, Pipeline, PipelineError, Step, batch, dedupe_key, ordering_key};
+use crate::dedupe::{Claim, Deduper, MemoryDeduper};
+use crate::identity::{
+    IdentityResolver, MemoryIdentityStore, ResolverConfig, SkipReason, StoreResolver, Target,
+};
+use crate::loop_guard::{LoopGuard, StampingLoopGuard};
+
+/// Settings of a [`SyncPipeline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineConfig {
+    /// How long a claim on a messageId lasts. It must outlast the slowest delivery, retries
+    /// and backoff included: when it runs out, another worker may deliver the same message.
+    /// Default 10 minutes.
+    pub lease: Duration,
+    /// How many groups of messages [`Pipeline::process_batch`] runs at once. Default
+    /// [`DEFAULT_BATCH_CONCURRENCY`](super::DEFAULT_BATCH_CONCURRENCY).
+    pub batch_concurrency: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(10 * 60),
+            batch_concurrency: super::DEFAULT_BATCH_CONCURRENCY,
+        }
+    }
+}
+
+/// The default [`Pipeline`]. Build it with [`SyncPipeline::builder`]; every step is an
+/// `Arc<dyn …>` a host may replace.
+pub struct SyncPipeline {
+    deduper: Arc<dyn Deduper>,
+    loop_guard: Arc<dyn LoopGuard>,
+    resolver: Arc<dyn IdentityResolver>,
+    mapper: Arc<dyn Mapper>,
+    deliver: Arc<dyn Deliver>,
+    config: PipelineConfig,
+}
+
+impl fmt::Debug for SyncPipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncPipeline")
+            .field("deduper", &self.deduper)
+            .field("loop_guard", &self.loop_guard)
+            .field("resolver", &self.resolver)
+            .field("mapper", &self.mapper)
+            .field("deliver", &self.deliver)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl SyncPipeline {
+    /// A builder around the two steps that have no in-memory default: the mapping and the
+    /// delivery. The others default to a [`MemoryDeduper`], a [`StampingLoopGuard`] with an
+    /// in-memory id list, and a [`StoreResolver`] over a [`MemoryIdentityStore`] — fine for one
+    /// process; several workers share Redis-backed stores instead.
+    pub fn builder(mapper: Arc<dyn Mapper>, deliver: Arc<dyn Deliver>) -> SyncPipelineBuilder {
+        SyncPipelineBuilder {
+            deduper: None,
+            loop_guard: None,
+            resolver: None,
+            mapper,
+            deliver,
+            config: PipelineConfig::default(),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Steps 2 to 5, once the message is claimed. `Ok` finishes the message (commit the
+    /// claim); `Err` does not (release it).
+    async fn run(&self, message: &Message) -> Result<Outcome, PipelineError> {
+        let verdict =
+            self.loop_guard
+                .check(message)
+                .await
+                .map_err(|source| PipelineError::Store {
+                    step: Step::LoopGuard,
+                    source,
+                })?;
+        if verdict.is_echo() {
+            tracing::debug!(
+                ?verdict,
+                "Dropped a message this library wrote (loop guard)."
+            );
+            return Ok(Outcome::Skipped {
+                reason: SkipReason::OwnEcho,
+            });
+        }
+
+        let target =
+            self.resolver
+                .resolve(message)
+                .await
+                .map_err(|source| PipelineError::Store {
+                    step: Step::Identity,
+                    source,
+                })?;
+        let key = match (&target, ordering_key(&target)) {
+            (Target::Skip(reason), _) => {
+                return Ok(Outcome::Skipped {
+                    reason: reason.clone(),
+                });
+            }
+            (_, Some(key)) => key,
+            // A target kind added later that names nobody: nothing to write to.
+            (_, None) => {
+                return Ok(Outcome::Skipped {
+                    reason: SkipReason::NoIdentity,
+                });
+            }
+        };
+
+        let operations = match self
+            .mapper
+            .map(message, &target)
+            .map_err(PipelineError::Mapping)?
+        {
+            Mapped::Operations(operations) if operations.is_empty() => {
+                return Ok(Outcome::Skipped {
+                    reason: SkipReason::Filtered,
+                });
+            }
+            Mapped::Operations(operations) => operations,
+            Mapped::Skip(reason) => return Ok(Outcome::Skipped { reason }),
+        };
+
+        match self
+            .deliver
+            .deliver(operations, &key)
+            .await
+            .map_err(PipelineError::Delivery)?
+        {
+            Delivered::Accepted => Ok(Outcome::Delivered),
+            Delivered::DeadLettered { reason } => Ok(Outcome::DeadLettered { reason }),
+        }
+    }
+}
+
+#[async_trait]
+impl Pipeline for SyncPipeline {
+    async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
+        let kind = message.kind().as_str();
+        let key = dedupe_key(message).map_err(PipelineError::Unkeyable)?;
+        let token = match self
+            .deduper
+            .claim(&key, self.config.lease)
+            .await
+            .map_err(|source| PipelineError::Store {
+                step: Step::Dedupe,
+                source,
+            })? {
+            Claim::First(token) => token,
+            Claim::InFlight => {
+                tracing::debug!(kind, "Another worker holds this message; not acking it.");
+                return Err(PipelineError::InFlight);
+            }
+            Claim::Done => {
+                tracing::debug!(kind, "Skipped a message delivered before.");
+                return Ok(Outcome::Skipped {
+                    reason: SkipReason::Duplicate,
+                });
+            }
+        };
+
+        match self.run(message).await {
+            Ok(outcome) => {
+                if let Err(error) = self.deduper.commit(&key, &token).await {
+                    // The message is finished all the same; acking it is right. A redelivery
+                    // before the lease runs out is answered in-flight, after it is delivered
+                    // again (at least once).
+                    tracing::warn!(
+                        kind,
+                        error = %error,
+                        "Could not record a finished message as done."
+                    );
+                }
+                tracing::debug!(kind, ?outcome, "Finished a message.");
+                Ok(outcome)
+            }
+            Err(error) => {
+                if let Err(release) = self.deduper.release(&key, &token).await {
+                    // The claim runs out with its lease; the source's retry waits until then.
+                    tracing::warn!(
+                        kind,
+                        error = %release,
+                        "Could not release the claim of a failed message."
+                    );
+                }
+                tracing::debug!(kind, error = %error, "A message failed; not acking it.");
+                Err(error)
+            }
+        }
+    }
+
+    async fn process_batch(&self, messages: Vec<Message>) -> Vec<Result<Outcome, PipelineError>> {
+        batch::run(self, messages, self.config.batch_concurrency).await
+    }
+}
+
+/// Builds a [`SyncPipeline`]. Every step left unset gets its in-memory default.
+pub struct SyncPipelineBuilder {
+    deduper: Option<Arc<dyn Deduper>>,
+    loop_guard: Option<Arc<dyn LoopGuard>>,
+    resolver: Option<Arc<dyn IdentityResolver>>,
+    mapper: Arc<dyn Mapper>,
+    deliver: Arc<dyn Deliver>,
+    config: PipelineConfig,
+}
+
+impl fmt::Debug for SyncPipelineBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncPipelineBuilder")
+            .field("deduper", &self.deduper)
+            .field("loop_guard", &self.loop_guard)
+            .field("resolver", &self.resolver)
+            .field("mapper", &self.mapper)
+            .field("deliver", &self.deliver)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl SyncPipelineBuilder {
+    /// The de-duplication store.
+    pub fn deduper(mut self, deduper: Arc<dyn Deduper>) -> Self {
+        self.deduper = Some(deduper);
+        self
+    }
+
+    /// The loop guard.
+    pub fn loop_guard(mut self, loop_guard: Arc<dyn LoopGuard>) -> Self {
+        self.loop_guard = Some(loop_guard);
+        self
+    }
+
+    /// The identity resolver.
+    pub fn resolver(mut self, resolver: Arc<dyn IdentityResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// The mapping step.
+    pub fn mapper(mut self, mapper: Arc<dyn Mapper>) -> Self {
+        self.mapper = mapper;
+        self
+    }
+
+    /// The delivery step.
+    pub fn deliver(mut self, deliver: Arc<dyn Deliver>) -> Self {
+        self.deliver = deliver;
+        self
+    }
+
+    /// How long a claim on a messageId lasts (see [`PipelineConfig::lease`]).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease;
+        self
+    }
+
+    /// How many groups a batch runs at once (0 is raised to 1).
+    pub fn batch_concurrency(mut self, groups: usize) -> Self {
+        self.config.batch_concurrency = groups.max(1);
+        self
+    }
+
+    /// The pipeline.
+    pub fn build(self) -> SyncPipeline {
+        SyncPipeline {
+            deduper: self
+                .deduper
+                .unwrap_or_else(|| Arc::new(MemoryDeduper::default())),
+            loop_guard: self
+                .loop_guard
+                .unwrap_or_else(|| Arc::new(StampingLoopGuard::default())),
+            resolver: self.resolver.unwrap_or_else(|| {
+                Arc::new(StoreResolver::new(
+                    Arc::new(MemoryIdentityStore::default()),
+                    ResolverConfig::default(),
+                ))
+            }),
+            mapper: self.mapper,
+            deliver: self.deliver,
+            config: self.config,
+        }
+    }
+}
