@@ -12,12 +12,15 @@
 //!   anonymousIds, userId and emails, and its bounded in-memory implementation;
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
+//! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod dedupe;
 mod expiring;
 pub mod identity;
 pub mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
