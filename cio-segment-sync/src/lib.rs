@@ -6,6 +6,8 @@
 //! depend on one crate.
 //!
 //! Available now:
+//! - [`activity`]: the [`ActivityStore`](activity::ActivityStore) of last activity per person
+//!   (churn scans), and its bounded in-memory implementation;
 //! - [`dedupe`]: the [`Deduper`](dedupe::Deduper) trait (claim → commit / release) and its
 //!   bounded in-memory implementation;
 //! - [`identity`]: the [`IdentityStore`](identity::IdentityStore) of links between a person's
@@ -15,6 +17,7 @@
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
+pub mod activity;
 pub mod dedupe;
 mod expiring;
 pub mod identity;

@@ -13,6 +13,7 @@
 //! The constructor expression is evaluated once per test, so every case gets a fresh store
 //! (for shared backends such as Redis: give each one its own key prefix).
 
+pub mod activity;
 pub mod dedupe;
 pub mod identity;
 #[cfg(feature = "redis")]
@@ -75,6 +76,31 @@ macro_rules! identity_store_conformance {
     };
 }
 
+/// Generates the [`ActivityStore`](crate::activity::ActivityStore) conformance suite as a
+/// module `$name` holding one test per case.
+#[macro_export]
+macro_rules! activity_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::activity,
+                [
+                    record_keeps_the_latest,
+                    inactive_listing_is_ordered_and_strict,
+                    paging_visits_everyone_once,
+                    enroll_once_then_reactivate,
+                    enroll_loses_to_racing_activity,
+                    unknown_person_is_not_enrolled,
+                ]
+            );
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
@@ -129,6 +155,38 @@ where
         token: &crate::dedupe::ClaimToken,
     ) -> Result<(), crate::StoreError> {
         self.store.release(key, token).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::activity::ActivityStore for Guarded<S, G>
+where
+    S: crate::activity::ActivityStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn record(
+        &self,
+        person: &str,
+        at: i64,
+    ) -> Result<crate::activity::Recorded, crate::StoreError> {
+        self.store.record(person, at).await
+    }
+
+    async fn inactive_since(
+        &self,
+        before: i64,
+        after: Option<&crate::activity::Cursor>,
+        limit: usize,
+    ) -> Result<crate::activity::InactivePage, crate::StoreError> {
+        self.store.inactive_since(before, after, limit).await
+    }
+
+    async fn enroll(&self, person: &str, last_active: i64) -> Result<bool, crate::StoreError> {
+        self.store.enroll(person, last_active).await
+    }
+
+    async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, crate::StoreError> {
+        self.store.get(person).await
     }
 }
 
