@@ -8,7 +8,7 @@ use std::time::Duration;
 use cio_segment_sync::StoreError;
 use cio_segment_sync::dedupe::{Claim, Deduper};
 use cio_segment_sync::identity::{IdentityKey, IdentityStore};
-use cio_segment_sync::redis::{RedisDeduper, RedisIdentityStore};
+use cio_segment_sync::redis::{RedisActivityStore, RedisDeduper, RedisIdentityStore};
 use cio_segment_sync::testing::Guarded;
 use cio_segment_sync::testing::redis_server::TestRedis;
 
@@ -28,6 +28,15 @@ async fn identity() -> Guarded<RedisIdentityStore, TestRedis> {
     }
 }
 
+async fn activity() -> Guarded<RedisActivityStore, TestRedis> {
+    let guard = TestRedis::start().await;
+    Guarded {
+        store: RedisActivityStore::new(guard.connect().await),
+        guard,
+    }
+}
+
+cio_segment_sync::activity_store_conformance!(redis_activity, activity());
 cio_segment_sync::deduper_conformance!(redis_deduper, deduper());
 cio_segment_sync::identity_store_conformance!(redis_identity, identity());
 

@@ -1,7 +1,8 @@
 //! Redis-backed stores for many workers (feature `redis`).
 //!
 //! Several worker processes on several machines share one state through Redis: dedupe claims
-//! ([`RedisDeduper`]) and identity links ([`RedisIdentityStore`]). Every key lives under a
+//! ([`RedisDeduper`]), identity links ([`RedisIdentityStore`]) and last activity
+//! ([`RedisActivityStore`]). Every key lives under a
 //! configurable prefix, everything that can expire has a TTL, and every operation that two
 //! workers could race on runs as one Lua script, so it is atomic on the server.
 //!
@@ -20,9 +21,11 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::store::StoreError;
 
+mod activity;
 mod dedupe;
 mod identity;
 
+pub use activity::RedisActivityStore;
 pub use dedupe::RedisDeduper;
 pub use identity::RedisIdentityStore;
 
