@@ -99,3 +99,84 @@ async fn unavailable_redis_is_a_typed_error_and_recovers() {
     }
     assert!(matches!(answer, Some(Claim::First(_))), "{answer:?}");
 }
+
+#[tokio::test]
+async fn shared_limiter_admits_the_quota_across_four_workers() {
+    use std::num::NonZeroU32;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use cio_segment_sync::rate_limit::{Admission, RateLimiter};
+    use cio_segment_sync::redis::{LimiterClock, RedisRateLimiter};
+
+    let server = TestRedis::start().await;
+    // A clock the test controls, in unix milliseconds.
+    let now_ms = Arc::new(AtomicU64::new(1_700_000_000_000));
+    let clock = {
+        let now_ms = now_ms.clone();
+        LimiterClock::Custom(Arc::new(move || now_ms.load(Ordering::SeqCst) as f64))
+    };
+    let rate = NonZeroU32::new(10).unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let limiter = RedisRateLimiter::new(
+            server.connect().await,
+            "workspace-1",
+            rate,
+            Duration::from_secs(1),
+        )
+        .with_clock(clock.clone());
+        workers.push(limiter);
+    }
+
+    async fn attempts(workers: &[RedisRateLimiter], each: usize) -> usize {
+        let runs = workers.iter().map(|limiter| async move {
+            let mut granted = 0;
+            for _ in 0..each {
+                if limiter.try_acquire().await.unwrap() == Admission::Granted {
+                    granted += 1;
+                }
+            }
+            granted
+        });
+        futures::future::join_all(runs).await.into_iter().sum()
+    }
+
+    // One window: 4 workers × 25 attempts, exactly the quota gets through.
+    assert_eq!(attempts(&workers, 25).await, 10);
+    // Half a window later, half the quota is back.
+    now_ms.fetch_add(500, Ordering::SeqCst);
+    assert_eq!(attempts(&workers, 25).await, 5);
+    // A denied attempt says how long to wait.
+    match workers[0].try_acquire().await.unwrap() {
+        Admission::Wait(wait) => assert_eq!(wait, Duration::from_millis(100)),
+        other => panic!("{other:?}"),
+    }
+    // A full window later the whole burst is back, and no more.
+    now_ms.fetch_add(1_000, Ordering::SeqCst);
+    assert_eq!(attempts(&workers, 25).await, 10);
+}
+
+#[tokio::test]
+async fn limiter_on_the_server_clock_grants_a_burst() {
+    use std::num::NonZeroU32;
+
+    use cio_segment_sync::rate_limit::{Admission, RateLimiter};
+    use cio_segment_sync::redis::RedisRateLimiter;
+
+    let server = TestRedis::start().await;
+    // A long period, so the server clock cannot refill the bucket during the test.
+    let limiter = RedisRateLimiter::new(
+        server.connect().await,
+        "w",
+        NonZeroU32::new(3).unwrap(),
+        Duration::from_secs(3600),
+    );
+    let mut granted = 0;
+    for _ in 0..10 {
+        if limiter.try_acquire().await.unwrap() == Admission::Granted {
+            granted += 1;
+        }
+    }
+    assert_eq!(granted, 3);
+}
