@@ -6,6 +6,8 @@
 //! depend on one crate.
 //!
 //! Available now:
+//! - [`activity`]: the [`ActivityStore`](activity::ActivityStore) of last activity per person
+//!   (churn scans), and its bounded in-memory implementation;
 //! - [`dedupe`]: the [`Deduper`](dedupe::Deduper) trait (claim → commit / release) and its
 //!   bounded in-memory implementation;
 //! - [`identity`]: the [`IdentityStore`](identity::IdentityStore) of links between a person's
@@ -19,14 +21,18 @@
 //!   mapping → delivery;
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
+//! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
+pub mod activity;
 pub mod dedupe;
 mod expiring;
 pub mod identity;
 pub mod loop_guard;
 pub mod pipeline;
 pub mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

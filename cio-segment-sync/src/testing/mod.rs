@@ -13,9 +13,12 @@
 //! The constructor expression is evaluated once per test, so every case gets a fresh store
 //! (for shared backends such as Redis: give each one its own key prefix).
 
+pub mod activity;
 pub mod dedupe;
 pub mod identity;
 pub mod recent_ids;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 pub mod resolver;
 
 /// Generates the [`Deduper`](crate::dedupe::Deduper) conformance suite as a module `$name`
@@ -69,6 +72,31 @@ macro_rules! identity_store_conformance {
                     merge_moves_every_key,
                     merge_chains_without_cycles,
                     merge_of_unknown_people_is_recorded,
+                ]
+            );
+        }
+    };
+}
+
+/// Generates the [`ActivityStore`](crate::activity::ActivityStore) conformance suite as a
+/// module `$name` holding one test per case.
+#[macro_export]
+macro_rules! activity_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::activity,
+                [
+                    record_keeps_the_latest,
+                    inactive_listing_is_ordered_and_strict,
+                    paging_visits_everyone_once,
+                    enroll_once_then_reactivate,
+                    enroll_loses_to_racing_activity,
+                    unknown_person_is_not_enrolled,
                 ]
             );
         }
@@ -174,4 +202,104 @@ macro_rules! __conformance_cases {
             }
         )*
     };
+}
+
+/// A store kept together with something that must outlive it in a test (a temporary server,
+/// a directory). It implements the store traits by delegating to `store`, so a conformance
+/// macro can be given `async { Guarded { store, guard } }`.
+#[derive(Debug)]
+pub struct Guarded<S, G> {
+    /// The store under test.
+    pub store: S,
+    /// Dropped after the store.
+    pub guard: G,
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::dedupe::Deduper for Guarded<S, G>
+where
+    S: crate::dedupe::Deduper,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn claim(
+        &self,
+        key: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::dedupe::Claim, crate::StoreError> {
+        self.store.claim(key, lease).await
+    }
+
+    async fn commit(
+        &self,
+        key: &str,
+        token: &crate::dedupe::ClaimToken,
+    ) -> Result<(), crate::StoreError> {
+        self.store.commit(key, token).await
+    }
+
+    async fn release(
+        &self,
+        key: &str,
+        token: &crate::dedupe::ClaimToken,
+    ) -> Result<(), crate::StoreError> {
+        self.store.release(key, token).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::activity::ActivityStore for Guarded<S, G>
+where
+    S: crate::activity::ActivityStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn record(
+        &self,
+        person: &str,
+        at: i64,
+    ) -> Result<crate::activity::Recorded, crate::StoreError> {
+        self.store.record(person, at).await
+    }
+
+    async fn inactive_since(
+        &self,
+        before: i64,
+        after: Option<&crate::activity::Cursor>,
+        limit: usize,
+    ) -> Result<crate::activity::InactivePage, crate::StoreError> {
+        self.store.inactive_since(before, after, limit).await
+    }
+
+    async fn enroll(&self, person: &str, last_active: i64) -> Result<bool, crate::StoreError> {
+        self.store.enroll(person, last_active).await
+    }
+
+    async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, crate::StoreError> {
+        self.store.get(person).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::identity::IdentityStore for Guarded<S, G>
+where
+    S: crate::identity::IdentityStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn link(
+        &self,
+        user_id: &str,
+        keys: &[crate::identity::IdentityKey],
+    ) -> Result<crate::identity::LinkOutcome, crate::StoreError> {
+        self.store.link(user_id, keys).await
+    }
+
+    async fn resolve(
+        &self,
+        key: &crate::identity::IdentityKey,
+    ) -> Result<Option<String>, crate::StoreError> {
+        self.store.resolve(key).await
+    }
+
+    async fn merge(&self, primary: &str, secondary: &str) -> Result<(), crate::StoreError> {
+        self.store.merge(primary, secondary).await
+    }
 }
