@@ -32,6 +32,8 @@
 //! ```
 
 mod recent;
+#[cfg(feature = "redis")]
+mod redis_ids;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +47,8 @@ use serde_json::{Map, Value};
 use crate::store::StoreError;
 
 pub use recent::{MemoryRecentIds, RecentIds};
+#[cfg(feature = "redis")]
+pub use redis_ids::RedisRecentIds;
 
 /// The `context` key holding the provenance stamp.
 pub const STAMP_KEY: &str = "cio_segment_sync";

@@ -18,7 +18,7 @@ use crate::store::StoreError;
 /// early only weakens that second line of defence.
 #[async_trait]
 pub trait RecentIds: fmt::Debug + Send + Sync + 'static {
-    /// Remembers `id` for `ttl` (again, when it is already remembered: the later expiry wins).
+    /// Remembers `id` for `ttl`. Remembering an id again replaces its time-to-live.
     async fn remember(&self, id: &str, ttl: Duration) -> Result<(), StoreError>;
 
     /// Whether `id` was remembered and has not expired.

@@ -279,6 +279,21 @@ where
 }
 
 #[async_trait::async_trait]
+impl<S, G> crate::loop_guard::RecentIds for Guarded<S, G>
+where
+    S: crate::loop_guard::RecentIds,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn remember(&self, id: &str, ttl: std::time::Duration) -> Result<(), crate::StoreError> {
+        self.store.remember(id, ttl).await
+    }
+
+    async fn contains(&self, id: &str) -> Result<bool, crate::StoreError> {
+        self.store.contains(id).await
+    }
+}
+
+#[async_trait::async_trait]
 impl<S, G> crate::identity::IdentityStore for Guarded<S, G>
 where
     S: crate::identity::IdentityStore,
