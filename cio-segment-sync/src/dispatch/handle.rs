@@ -230,9 +230,9 @@ impl<S: Sink> fmt::Debug for DispatcherHandle<S> {
     }
 }
 
-struct Prepared<T, P> {
-    entry: Encoded<T>,
-    partition: P,
+struct Prepared<S: Sink> {
+    entry: Encoded<S::Item>,
+    partition: S::Partition,
 }
 
 impl<S: Sink> DispatcherHandle<S> {
@@ -328,7 +328,7 @@ impl<S: Sink> DispatcherHandle<S> {
         let _ = done.wait_for(|finished| *finished).await;
     }
 
-    fn prepare(&self, item: S::Item) -> Result<Prepared<S::Item, S::Partition>, SubmitError<S::Item>> {
+    fn prepare(&self, item: S::Item) -> Result<Prepared<S>, SubmitError<S::Item>> {
         let bytes = match self.sink.encode(&item) {
             Ok(bytes) => bytes,
             Err(source) => return Err(SubmitError::Encode { item, source }),
@@ -350,7 +350,7 @@ impl<S: Sink> DispatcherHandle<S> {
 
     fn enqueue(
         &self,
-        prepared: Prepared<S::Item, S::Partition>,
+        prepared: Prepared<S>,
         permit: OwnedSemaphorePermit,
         order: Option<OrderingKey>,
     ) -> Result<Completion, SubmitError<S::Item>> {

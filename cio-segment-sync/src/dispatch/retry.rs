@@ -219,8 +219,16 @@ mod tests {
         let retry = |ms| Decision::Retry { after: MS(ms) };
         let give_up = Decision::GiveUp;
         let cases: Vec<(&str, AttemptFacts, Decision)> = vec![
-            ("500 is retried after the backoff", facts(Server, ResponseReceived), retry(200)),
-            ("connect refused is retried", facts(Transient, NotSent), retry(200)),
+            (
+                "500 is retried after the backoff",
+                facts(Server, ResponseReceived),
+                retry(200),
+            ),
+            (
+                "connect refused is retried",
+                facts(Transient, NotSent),
+                retry(200),
+            ),
             (
                 "timeout on a non-deduplicated sink is not retried",
                 facts(Transient, MaybeSent),
@@ -228,7 +236,10 @@ mod tests {
             ),
             (
                 "timeout on a deduplicated sink is retried",
-                AttemptFacts { server_deduplicates: true, ..facts(Transient, MaybeSent) },
+                AttemptFacts {
+                    server_deduplicates: true,
+                    ..facts(Transient, MaybeSent)
+                },
                 retry(200),
             ),
             (
@@ -243,8 +254,7 @@ mod tests {
             (
                 "a Retry-After shorter than the backoff keeps the backoff",
                 AttemptFacts {
-                    failure: Classification::new(Server, ResponseReceived)
-                        .with_retry_after(MS(50)),
+                    failure: Classification::new(Server, ResponseReceived).with_retry_after(MS(50)),
                     ..facts(Server, ResponseReceived)
                 },
                 retry(200),
@@ -270,22 +280,34 @@ mod tests {
             ),
             (
                 "a retry landing exactly on the deadline is allowed",
-                AttemptFacts { elapsed: S(30) - MS(200), ..facts(Server, ResponseReceived) },
+                AttemptFacts {
+                    elapsed: S(30) - MS(200),
+                    ..facts(Server, ResponseReceived)
+                },
                 retry(200),
             ),
             (
                 "the attempt cap stops",
-                AttemptFacts { attempts: 4, ..facts(Server, ResponseReceived) },
+                AttemptFacts {
+                    attempts: 4,
+                    ..facts(Server, ResponseReceived)
+                },
                 give_up(GiveUp::AttemptsExhausted),
             ),
             (
                 "an exhausted backoff stops",
-                AttemptFacts { next_backoff: None, ..facts(Server, ResponseReceived) },
+                AttemptFacts {
+                    next_backoff: None,
+                    ..facts(Server, ResponseReceived)
+                },
                 give_up(GiveUp::AttemptsExhausted),
             ),
             (
                 "400 on a batch of several items splits",
-                AttemptFacts { batch_len: 2, ..facts(Rejected, ResponseReceived) },
+                AttemptFacts {
+                    batch_len: 2,
+                    ..facts(Rejected, ResponseReceived)
+                },
                 Decision::Split,
             ),
             (
@@ -295,17 +317,27 @@ mod tests {
             ),
             (
                 "auth failure on a batch gives up without splitting",
-                AttemptFacts { batch_len: 5, ..facts(Permanent, ResponseReceived) },
+                AttemptFacts {
+                    batch_len: 5,
+                    ..facts(Permanent, ResponseReceived)
+                },
                 give_up(GiveUp::NotRetryable),
             ),
             (
                 "a refusal wins over the attempt cap (split is not a retry)",
-                AttemptFacts { batch_len: 3, attempts: 9, ..facts(Rejected, ResponseReceived) },
+                AttemptFacts {
+                    batch_len: 3,
+                    attempts: 9,
+                    ..facts(Rejected, ResponseReceived)
+                },
                 Decision::Split,
             ),
             (
                 "a 5xx answer is retried even for a non-deduplicated sink",
-                AttemptFacts { server_deduplicates: false, ..facts(Server, ResponseReceived) },
+                AttemptFacts {
+                    server_deduplicates: false,
+                    ..facts(Server, ResponseReceived)
+                },
                 retry(200),
             ),
         ];

@@ -94,7 +94,9 @@ impl Counters {
             throttled: AtomicU64::new(0),
             items_in_flight: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
-            latency: (0..=LATENCY_BUCKETS.len()).map(|_| AtomicU64::new(0)).collect(),
+            latency: (0..=LATENCY_BUCKETS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -217,7 +219,10 @@ mod tests {
         assert_eq!(s.latency.counts[1], 1);
         assert_eq!(s.latency.counts[LATENCY_BUCKETS.len()], 1);
         assert_eq!(s.latency.total(), 4);
-        assert_eq!((s.delivered, s.dead_lettered, s.dead_letter_failures), (3, 1, 1));
+        assert_eq!(
+            (s.delivered, s.dead_lettered, s.dead_letter_failures),
+            (3, 1, 1)
+        );
     }
 
     #[test]

@@ -41,8 +41,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Items accepted and not yet resolved.
     pub(crate) fn outstanding(&self) -> usize {
-        self.capacity
-            .saturating_sub(self.queue.available_permits())
+        self.capacity.saturating_sub(self.queue.available_permits())
     }
 }
 
@@ -120,9 +119,7 @@ impl<S: Sink> Ctx<S> {
     }
 
     fn resolve_delivered(&self, meta: Meta<S>) {
-        self.shared
-            .counters
-            .delivered(meta.submitted_at.elapsed());
+        self.shared.counters.delivered(meta.submitted_at.elapsed());
         // The caller may have dropped its completion; the item is delivered either way.
         let _ = meta.tx.send(Delivery::Delivered {
             attempts: meta.attempts,
@@ -305,7 +302,13 @@ impl<S: Sink> Worker<S> {
                 }
                 () = self.ctx.shared.wake.notified(), if !self.draining => self.draining = true,
                 msg = self.rx.recv(), if !self.rx_closed => match msg {
-                    Some(pending) => self.admit(pending),
+                    Some(pending) => {
+                        self.admit(pending);
+                        // Take what else is already queued before sealing anything.
+                        while let Ok(pending) = self.rx.try_recv() {
+                            self.admit(pending);
+                        }
+                    }
                     None => {
                         self.rx_closed = true;
                         self.draining = true;
@@ -315,7 +318,10 @@ impl<S: Sink> Worker<S> {
                 else => break,
             }
         }
-        tracing::debug!(sink = self.ctx.name, "The dispatcher has drained and stopped.");
+        tracing::debug!(
+            sink = self.ctx.name,
+            "The dispatcher has drained and stopped."
+        );
         self.rx.close();
         let _ = self.done.send(true);
     }
@@ -452,7 +458,12 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 
 /// Sends one batch until every item is resolved: retries, splits (sequentially, so order
 /// within the batch holds), per-item results.
-async fn deliver<S: Sink>(ctx: Arc<Ctx<S>>, partition: S::Partition, id: u64, items: Vec<Pending<S>>) {
+async fn deliver<S: Sink>(
+    ctx: Arc<Ctx<S>>,
+    partition: S::Partition,
+    id: u64,
+    items: Vec<Pending<S>>,
+) {
     let (entries, metas): (Vec<_>, Vec<_>) = items.into_iter().map(|p| (p.entry, p.meta)).unzip();
     let mut work = vec![(entries, metas)];
     let mut salt = id;
