@@ -137,7 +137,7 @@ pub struct ApiError {
     /// Machine-readable reason (Track v2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// The field the error is about (Track v2).
+    /// The field the error is about (Track v2 `field`, or the App API's `source.pointer`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// Human-readable message (`message`, `detail`, or a `meta` string).
@@ -183,7 +183,12 @@ pub fn parse_api_errors(body: &[u8]) -> Vec<ApiError> {
                     .and_then(|i| i.as_u64())
                     .and_then(|i| usize::try_from(i).ok()),
                 reason: field("reason"),
-                field: field("field"),
+                // Track v2 names the field; the App API points at it (`source.pointer`).
+                field: field("field").or_else(|| {
+                    item.get("source")
+                        .and_then(|source| source.get("pointer"))
+                        .and_then(text)
+                }),
                 message: field("message").or_else(|| field("detail")),
                 code: field("code"),
             });

@@ -59,6 +59,7 @@ pub(crate) struct Transport {
     base: Url,
     auth: HeaderValue,
     timeout: Duration,
+    extra_headers: HeaderMap,
 }
 
 impl fmt::Debug for Transport {
@@ -84,6 +85,7 @@ impl Transport {
             base,
             auth,
             timeout,
+            extra_headers: HeaderMap::new(),
         }
     }
 
@@ -98,6 +100,11 @@ impl Transport {
     pub(crate) fn bearer_auth(token: &str) -> Result<HeaderValue, Error> {
         HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| Error::config("API key contains characters not allowed in a header"))
+    }
+
+    /// Sends `value` as header `name` on every request.
+    pub(crate) fn set_header(&mut self, name: reqwest::header::HeaderName, value: HeaderValue) {
+        self.extra_headers.insert(name, value);
     }
 
     /// The base URL requests go to.
@@ -132,7 +139,8 @@ impl Transport {
             .client
             .request(method, url)
             .timeout(self.timeout)
-            .header(AUTHORIZATION, self.auth.clone());
+            .header(AUTHORIZATION, self.auth.clone())
+            .headers(self.extra_headers.clone());
         if let Body::Json(bytes) = body {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))

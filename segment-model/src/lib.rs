@@ -29,3 +29,24 @@ pub mod validate;
 
 #[cfg(feature = "client")]
 pub mod client;
+
+pub use batch::{Batch, BatchItemError, LenientBatch};
+pub use builder::{
+    AliasBuilder, DeleteBuilder, GroupBuilder, IdentifyBuilder, PageBuilder, ScreenBuilder,
+    TrackBuilder,
+};
+pub use context::Context;
+pub use error::{Error, JsonType};
+pub use integrations::{IntegrationSetting, Integrations};
+pub use message::{
+    Alias, Common, Delete, Group, Id, Identify, Message, MessageKind, NumberOrString, Page, Screen,
+    Track, WriteKey,
+};
+pub use reserved::{Properties, Traits};
+pub use timestamp::Timestamp;
+pub use validate::{Limits, Violation, ViolationKind, Violations};
+
+// signature, specs, audiences, clients
+pub use audience::{AudienceChange, AudienceError, ComputationClass, Membership};
+pub use signature::{SharedSecret, SignatureError, WebhookVerifier};
+pub use spec::{EmailEvent, EmailProperties, EmailSpecEvent, LifecycleEvent, PushEvent};

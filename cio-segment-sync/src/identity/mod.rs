@@ -6,6 +6,8 @@
 
 mod memory;
 mod store;
+mod target;
 
 pub use memory::{MemoryIdentityConfig, MemoryIdentityStore};
 pub use store::{IdentityKey, IdentityStore, LinkOutcome};
+pub use target::{SkipReason, Target};

@@ -43,6 +43,16 @@ impl AppClient {
         Ok(Self { transport })
     }
 
+    /// Names the workspace for a service-account token (`sa_live_…`), which spans workspaces:
+    /// sends `X-Workspace-Id` with every request. Not needed with a workspace's own App key.
+    pub fn with_workspace_id(mut self, workspace_id: u64) -> Self {
+        self.transport.set_header(
+            reqwest::header::HeaderName::from_static("x-workspace-id"),
+            reqwest::header::HeaderValue::from(workspace_id),
+        );
+        self
+    }
+
     /// The base URL requests go to.
     pub fn base_url(&self) -> &url::Url {
         self.transport.base()

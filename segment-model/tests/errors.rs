@@ -1,0 +1,313 @@
+//! Decode errors: the exact variant, the path they name, and no customer data in `Display`.
+
+use segment_model::{Batch, Error, JsonType, Message, MessageKind};
+use serde_json::json;
+
+fn decode_err(value: serde_json::Value) -> Error {
+    Message::from_value(value).expect_err("must not decode")
+}
+
+fn assert_wrong_type(err: &Error, want_path: &str, want_expected: &str, want_found: JsonType) {
+    match err {
+        Error::WrongType {
+            path,
+            expected,
+            found,
+        } => {
+            assert_eq!(path, want_path);
+            assert_eq!(*expected, want_expected);
+            assert_eq!(*found, want_found);
+        }
+        other => panic!("expected WrongType at {want_path}, got {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_json_reports_line_and_column() {
+    let err = Message::from_slice(b"{\"type\": \"track\",\n \"event\": }").expect_err("malformed");
+    match &err {
+        Error::Json { line, column, .. } => {
+            assert_eq!(*line, 2);
+            assert_eq!(*column, 11);
+        }
+        other => panic!("expected Json, got {other:?}"),
+    }
+    assert_eq!(err.to_string(), "malformed JSON at line 2, column 11");
+    assert!(matches!(
+        Message::from_slice(b"{\"type\":\"track\""),
+        Err(Error::Json { .. })
+    ));
+    assert!(matches!(Message::from_slice(b""), Err(Error::Json { .. })));
+}
+
+#[test]
+fn traits_as_a_string() {
+    let err = decode_err(json!({"type": "identify", "userId": "u", "traits": "vip"}));
+    assert_wrong_type(&err, "traits", "an object", JsonType::String);
+    assert_eq!(
+        err.to_string(),
+        "`traits`: expected an object, found a string"
+    );
+    assert_eq!(err.path(), Some("traits"));
+}
+
+#[test]
+fn properties_as_an_array() {
+    let err = decode_err(json!({"type": "track", "userId": "u", "event": "E", "properties": [1]}));
+    assert_wrong_type(&err, "properties", "an object", JsonType::Array);
+}
+
+#[test]
+fn event_as_a_number() {
+    let err = decode_err(json!({"type": "track", "userId": "u", "event": 42}));
+    assert_wrong_type(&err, "event", "a string", JsonType::Number);
+    assert_eq!(
+        err.to_string(),
+        "`event`: expected a string, found a number"
+    );
+}
+
+#[test]
+fn envelope_fields_with_wrong_types() {
+    let cases = [
+        (
+            json!({"type": "track", "userId": {"email": "x@example.org"}}),
+            "userId",
+            "a string or a number",
+            JsonType::Object,
+        ),
+        (
+            json!({"type": "track", "anonymousId": true}),
+            "anonymousId",
+            "a string or a number",
+            JsonType::Bool,
+        ),
+        (
+            json!({"type": "track", "messageId": 7}),
+            "messageId",
+            "a string",
+            JsonType::Number,
+        ),
+        (
+            json!({"type": "track", "context": "web"}),
+            "context",
+            "an object",
+            JsonType::String,
+        ),
+        (
+            json!({"type": "track", "integrations": ["All"]}),
+            "integrations",
+            "an object",
+            JsonType::Array,
+        ),
+        (
+            json!({"type": "track", "version": [2]}),
+            "version",
+            "a number or a string",
+            JsonType::Array,
+        ),
+        (
+            json!({"type": "track", "_metadata": 1}),
+            "_metadata",
+            "an object",
+            JsonType::Number,
+        ),
+        (
+            json!({"type": "track", "writeKey": 1}),
+            "writeKey",
+            "a string",
+            JsonType::Number,
+        ),
+        (
+            json!({"type": "group", "groupId": [1]}),
+            "groupId",
+            "a string or a number",
+            JsonType::Array,
+        ),
+        (
+            json!({"type": "alias", "previousId": false}),
+            "previousId",
+            "a string or a number",
+            JsonType::Bool,
+        ),
+        (
+            json!({"type": "page", "name": 1}),
+            "name",
+            "a string",
+            JsonType::Number,
+        ),
+        (
+            json!({"type": "screen", "category": {}}),
+            "category",
+            "a string",
+            JsonType::Object,
+        ),
+        (
+            json!({"type": "track", "timestamp": 1714558530}),
+            "timestamp",
+            "an ISO-8601 timestamp string",
+            JsonType::Number,
+        ),
+    ];
+    for (input, path, expected, found) in cases {
+        let err = decode_err(input);
+        assert_wrong_type(&err, path, expected, found);
+    }
+}
+
+#[test]
+fn unknown_type() {
+    let err = decode_err(json!({"type": "launch", "userId": "u"}));
+    assert!(
+        matches!(&err, Error::UnknownType { found } if found == "launch"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "`type`: unknown message type \"launch\"");
+    // An absurdly long tag is cut, so one payload cannot flood a log line.
+    let long = "x".repeat(10_000);
+    let err = decode_err(json!({"type": long}));
+    assert!(
+        matches!(&err, Error::UnknownType { found } if found.len() == 64),
+        "{err:?}"
+    );
+    // Tags are case-sensitive: no guessing.
+    assert!(matches!(
+        decode_err(json!({"type": "Track", "event": "E"})),
+        Error::UnknownType { .. }
+    ));
+}
+
+#[test]
+fn missing_and_non_string_type() {
+    assert!(matches!(
+        decode_err(json!({"userId": "u", "event": "E", "properties": {}})),
+        Error::MissingType
+    ));
+    assert!(matches!(
+        decode_err(json!({"type": 1, "userId": "u"})),
+        Error::TypeNotString {
+            found: JsonType::Number
+        }
+    ));
+    assert!(matches!(
+        decode_err(json!({"type": null, "userId": "u"})),
+        Error::TypeNotString {
+            found: JsonType::Null
+        }
+    ));
+    assert_eq!(Error::MissingType.to_string(), "`type` is missing");
+}
+
+#[test]
+fn implied_type_must_agree_with_a_present_type() {
+    let err = Message::from_value_implied(
+        json!({"type": "identify", "userId": "u"}),
+        MessageKind::Track,
+    )
+    .expect_err("mismatch");
+    assert!(matches!(
+        err,
+        Error::TypeMismatch {
+            expected: MessageKind::Track,
+            found: MessageKind::Identify
+        }
+    ));
+    assert_eq!(
+        err.to_string(),
+        "`type`: expected `track`, found `identify`"
+    );
+}
+
+#[test]
+fn message_that_is_not_an_object() {
+    let err = decode_err(json!([{"type": "track"}]));
+    assert_wrong_type(&err, "message", "an object", JsonType::Array);
+}
+
+#[test]
+fn bad_timestamps_name_their_field() {
+    for (field, text) in [
+        ("timestamp", "yesterday"),
+        ("sentAt", "2024-05-01T10:15:30"),
+        ("receivedAt", "2015-2-02T00:30:08.276Z"),
+        ("originalTimestamp", "2024-13-01T00:00:00Z"),
+    ] {
+        let mut input = json!({"type": "track", "userId": "u", "event": "E"});
+        input[field] = json!(text);
+        let err = decode_err(input);
+        assert!(
+            matches!(&err, Error::InvalidTimestamp { path } if path == field),
+            "{field}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("`{field}`: not an ISO-8601 timestamp")
+        );
+    }
+}
+
+#[test]
+fn errors_never_echo_customer_values() {
+    let secretish = "lena.fischer@example.org";
+    let inputs = [
+        json!({"type": "track", "userId": {"email": secretish}}),
+        json!({"type": "track", "userId": "u", "timestamp": secretish}),
+        json!({"type": "identify", "userId": secretish, "traits": secretish}),
+        json!({"type": "track", "userId": secretish, "event": [secretish]}),
+    ];
+    for input in inputs {
+        let err = decode_err(input);
+        assert!(!err.to_string().contains(secretish), "{err}");
+        assert!(!format!("{err:?}").contains(secretish), "{err:?}");
+    }
+}
+
+#[test]
+fn strict_batch_names_the_bad_item() {
+    let input = json!({"batch": [
+        {"type": "track", "userId": "u", "event": "A"},
+        {"type": "track", "userId": "u", "event": "B"},
+        {"type": "track", "userId": "u", "event": "C"},
+        {"type": "identify", "userId": "u", "traits": "bad"},
+        {"type": "track", "userId": "u", "event": "E"}
+    ]});
+    let err = Batch::from_value(input).expect_err("item 3 is bad");
+    match &err {
+        Error::BatchItem { index, source } => {
+            assert_eq!(*index, 3);
+            assert!(matches!(**source, Error::WrongType { ref path, .. } if path == "traits"));
+        }
+        other => panic!("expected BatchItem, got {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "`batch[3]`: `traits`: expected an object, found a string"
+    );
+    assert_eq!(err.path(), Some("traits"));
+}
+
+#[test]
+fn broken_batch_envelopes() {
+    assert!(matches!(
+        Batch::from_value(json!({"messages": []})),
+        Err(Error::MissingField { ref path }) if path == "batch"
+    ));
+    let err = Batch::from_value(json!({"batch": {"type": "track"}})).expect_err("not an array");
+    assert!(
+        matches!(err, Error::WrongType { ref path, found: JsonType::Object, .. } if path == "batch")
+    );
+    let err = Batch::from_value(json!({"batch": [], "sentAt": "soon"})).expect_err("bad sentAt");
+    assert!(matches!(err, Error::InvalidTimestamp { ref path } if path == "sentAt"));
+    let err = Batch::from_value(json!([])).expect_err("not an object");
+    assert!(matches!(
+        err,
+        Error::WrongType {
+            found: JsonType::Array,
+            ..
+        }
+    ));
+    assert!(matches!(
+        Batch::from_slice(b"{\"batch\": ["),
+        Err(Error::Json { .. })
+    ));
+}
