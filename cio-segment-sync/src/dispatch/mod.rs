@@ -34,6 +34,8 @@
 //!   sends partial batches at once and waits for everything in flight; then the worker future
 //!   completes.
 //!
+//! The sinks for Customer.io and Segment are in [`sinks`].
+//!
 //! # Running it
 //!
 //! [`Dispatcher::new`] returns the handle and the [`Worker`] future; the host decides where the
@@ -112,6 +114,7 @@ mod config;
 mod handle;
 mod retry;
 mod sink;
+pub mod sinks;
 mod stats;
 mod worker;
 

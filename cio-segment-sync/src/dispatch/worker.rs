@@ -565,7 +565,7 @@ async fn send_with_retries<S: Sink>(
                 return Some((entries, metas));
             }
             Decision::GiveUp(stopped) => {
-                let reason = give_up_reason(stopped, class.kind, &failure);
+                let reason = give_up_reason(stopped, class, &failure);
                 for (entry, meta) in entries.into_iter().zip(metas) {
                     ctx.dead_letter(entry, meta, reason.clone()).await;
                 }
@@ -577,16 +577,19 @@ async fn send_with_retries<S: Sink>(
 
 fn give_up_reason<E: SinkError>(
     stopped: GiveUp,
-    kind: FailureKind,
+    class: Classification,
     failure: &AttemptError<E>,
 ) -> DeadLetterReason {
-    match (stopped, kind) {
-        (GiveUp::NotRetryable, FailureKind::Rejected) => DeadLetterReason::RejectedByServer {
-            message: failure
-                .server_message()
-                .unwrap_or_else(|| failure.describe()),
-            field: None,
-        },
+    let answered = class.phase == SendPhase::ResponseReceived;
+    match (stopped, class.kind) {
+        (GiveUp::NotRetryable, FailureKind::Rejected) if answered => {
+            DeadLetterReason::RejectedByServer {
+                message: failure
+                    .server_message()
+                    .unwrap_or_else(|| failure.describe()),
+                field: None,
+            }
+        }
         (GiveUp::NotRetryable, kind) => DeadLetterReason::Failed {
             kind,
             error: failure.describe(),
