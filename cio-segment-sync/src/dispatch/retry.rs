@@ -61,7 +61,8 @@ impl RetryPolicy {
         self
     }
 
-    /// No retry starts later than this after the batch's first attempt started.
+    /// No retry starts later than this after the batch's first attempt started. Each half of a
+    /// split batch counts as a new batch, with its own attempts and deadline.
     pub fn with_total_deadline(mut self, deadline: Duration) -> Self {
         self.total_deadline = deadline;
         self
