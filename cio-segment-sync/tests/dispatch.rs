@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use cio_segment_sync::StoreError;
 use cio_segment_sync::dead_letter::{DeadLetterReason, MemoryDeadLetters};
 use cio_segment_sync::dispatch::{
-    Completion, Delivery, Dispatcher, DispatcherConfig, DispatcherHandle, Dropped, FailureKind,
-    GiveUp, OrderingKey, RetryPolicy, SubmitError,
+    Classification, Completion, Delivery, Dispatcher, DispatcherConfig, DispatcherHandle, Dropped,
+    FailureKind, GiveUp, OrderingKey, RetryPolicy, SendPhase, SubmitError,
 };
-use cio_segment_sync::rate_limit::{RateLimiter, Unlimited};
+use cio_segment_sync::rate_limit::{Admission, RateLimiter, Unlimited};
 use dispatch_support::{CountingLimiter, Item, Reply, ScriptedSink, limits};
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
@@ -838,6 +839,69 @@ async fn concurrency_caps_requests_in_flight() {
     let start = calls[0].at;
     let waves: Vec<u64> = calls.iter().map(|c| (c.at - start).as_secs()).collect();
     assert_eq!(waves, vec![0, 0, 0, 1, 1, 1, 2, 2, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_local_refusal_is_dead_lettered_as_failed_not_as_a_server_rejection() {
+    let sink = ScriptedSink::new(
+        limits(10, 10_000, LINGER),
+        true,
+        vec![Reply::Fail(
+            Classification::new(FailureKind::Rejected, SendPhase::NotSent),
+            "refused before sending",
+        )],
+    );
+    let rig = rig(sink, config());
+    let result = rig.handle.submit(Item::new(1), None).await.unwrap().await;
+    assert_eq!(
+        result,
+        Ok(Delivery::DeadLettered {
+            reason: DeadLetterReason::Failed {
+                kind: FailureKind::Rejected,
+                error: "refused before sending".into()
+            },
+            attempts: 1,
+            recorded: true
+        })
+    );
+}
+
+/// A limiter whose backend fails the first time.
+#[derive(Debug, Default)]
+struct FlakyLimiter {
+    calls: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for FlakyLimiter {
+    async fn try_acquire(&self) -> Result<Admission, StoreError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(StoreError::Full {
+                store: "test limiter",
+                capacity: 0,
+            });
+        }
+        Ok(Admission::Granted)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiter_failure_is_a_not_sent_failure_and_is_retried() {
+    let sink = ScriptedSink::new(limits(10, 10_000, LINGER), false, vec![]);
+    let limiter = Arc::new(FlakyLimiter::default());
+    let rig = rig_with_limiter(sink, config(), limiter.clone());
+    let result = rig.handle.submit(Item::new(1), None).await.unwrap().await;
+    assert_eq!(
+        result,
+        Ok(delivered(2)),
+        "the failed token counts as an attempt"
+    );
+    assert_eq!(
+        rig.recorder.calls().len(),
+        1,
+        "nothing was sent without a token"
+    );
+    assert_eq!(limiter.calls.load(Ordering::SeqCst), 2);
 }
 
 /// Compile-time: the public types and futures can cross threads.
