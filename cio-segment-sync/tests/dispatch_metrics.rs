@@ -1,6 +1,5 @@
 //! With the `metrics` feature, the dispatcher's counters reach the `metrics` facade.
-//! (Without the feature this file compiles to nothing: run it with `--features metrics`.)
-#![cfg(feature = "metrics")]
+//! (Built only with `--features metrics`: see `required-features` in Cargo.toml.)
 
 mod dispatch_support;
 
