@@ -36,6 +36,22 @@
 //!
 //! The sinks for Customer.io and Segment are in [`sinks`].
 //!
+//! # Choices where the vendors' documentation is silent
+//!
+//! - Customer.io documents no operation count per v2 batch: the v2 sink sends at most
+//!   [`sinks::DEFAULT_MAX_OPERATIONS`] (configurable), as Segment's own destination does.
+//! - Customer.io documents only a count limit (1000 ids) for manual-segment calls: the sink
+//!   also caps the body at [`sinks::DEFAULT_SEGMENT_REQUEST_BYTES`] (configurable).
+//! - Whether the Track API sends `Retry-After` on `429` is unconfirmed: when it is absent the
+//!   dispatcher pauses for the next backoff delay instead.
+//! - Retry defaults ([`RetryPolicy::default`]) follow Customer.io's Node SDK: 3 retries,
+//!   200 ms doubling to 5 s with jitter, at most 30 s in all, `Retry-After` honoured up to
+//!   300 s.
+//!
+//! The worker drives every request itself (it spawns no task), so running it is the whole
+//! footprint. [`JsonlDeadLetters`](crate::dead_letter::JsonlDeadLetters) writes on tokio's
+//! blocking pool.
+//!
 //! # Running it
 //!
 //! [`Dispatcher::new`] returns the handle and the [`Worker`] future; the host decides where the
