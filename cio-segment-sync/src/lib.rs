@@ -16,6 +16,7 @@
 //!   [`Sink`](dispatch::Sink): batching, bounded queue, retries, per-person order, completions
 //!   resolved only after the server accepted the item;
 //! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
+//! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod dead_letter;
@@ -24,6 +25,8 @@ pub mod dispatch;
 mod expiring;
 pub mod identity;
 pub mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

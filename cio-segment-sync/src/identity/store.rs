@@ -33,6 +33,18 @@ impl IdentityKey {
         }
     }
 
+    /// Reads back a [`storage_key`](Self::storage_key).
+    pub fn from_storage_key(text: &str) -> Option<Self> {
+        if let Some(v) = text.strip_prefix("anon:") {
+            Some(IdentityKey::AnonymousId(v.to_owned()))
+        } else if let Some(v) = text.strip_prefix("user:") {
+            Some(IdentityKey::UserId(v.to_owned()))
+        } else {
+            text.strip_prefix("email:")
+                .map(|v| IdentityKey::Email(v.to_owned()))
+        }
+    }
+
     /// The kind, for logs (never the value).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -15,6 +15,8 @@
 
 pub mod dedupe;
 pub mod identity;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 
 /// Generates the [`Deduper`](crate::dedupe::Deduper) conformance suite as a module `$name`
 /// holding one test per case. `$make` is an `async` expression returning the store (anything
@@ -86,4 +88,72 @@ macro_rules! __conformance_cases {
             }
         )*
     };
+}
+
+/// A store kept together with something that must outlive it in a test (a temporary server,
+/// a directory). It implements the store traits by delegating to `store`, so a conformance
+/// macro can be given `async { Guarded { store, guard } }`.
+#[derive(Debug)]
+pub struct Guarded<S, G> {
+    /// The store under test.
+    pub store: S,
+    /// Dropped after the store.
+    pub guard: G,
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::dedupe::Deduper for Guarded<S, G>
+where
+    S: crate::dedupe::Deduper,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn claim(
+        &self,
+        key: &str,
+        lease: std::time::Duration,
+    ) -> Result<crate::dedupe::Claim, crate::StoreError> {
+        self.store.claim(key, lease).await
+    }
+
+    async fn commit(
+        &self,
+        key: &str,
+        token: &crate::dedupe::ClaimToken,
+    ) -> Result<(), crate::StoreError> {
+        self.store.commit(key, token).await
+    }
+
+    async fn release(
+        &self,
+        key: &str,
+        token: &crate::dedupe::ClaimToken,
+    ) -> Result<(), crate::StoreError> {
+        self.store.release(key, token).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::identity::IdentityStore for Guarded<S, G>
+where
+    S: crate::identity::IdentityStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn link(
+        &self,
+        user_id: &str,
+        keys: &[crate::identity::IdentityKey],
+    ) -> Result<crate::identity::LinkOutcome, crate::StoreError> {
+        self.store.link(user_id, keys).await
+    }
+
+    async fn resolve(
+        &self,
+        key: &crate::identity::IdentityKey,
+    ) -> Result<Option<String>, crate::StoreError> {
+        self.store.resolve(key).await
+    }
+
+    async fn merge(&self, primary: &str, secondary: &str) -> Result<(), crate::StoreError> {
+        self.store.merge(primary, secondary).await
+    }
 }
