@@ -21,11 +21,17 @@
 //!   mapping → delivery;
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
+//! - [`dispatch`]: the delivery engine, one [`Dispatcher`](dispatch::Dispatcher) generic over a
+//!   [`Sink`](dispatch::Sink): batching, bounded queue, retries, per-person order, completions
+//!   resolved only after the server accepted the item;
+//! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod activity;
+pub mod dead_letter;
 pub mod dedupe;
+pub mod dispatch;
 mod expiring;
 pub mod identity;
 pub mod loop_guard;

@@ -4,7 +4,7 @@
 //! object, and a macro that generates one `#[tokio::test]` per case for an implementation. Run
 //! it against your own implementation to check it behaves like ours:
 //!
-//! ```ignore
+//! ```text
 //! // in your crate's tests, with `cio-segment-sync = { features = ["testing"] }` and tokio
 //! // (macros, rt-multi-thread) as dev-dependencies:
 //! cio_segment_sync::deduper_conformance!(my_store, async { MyDeduper::connect_for_tests().await });
