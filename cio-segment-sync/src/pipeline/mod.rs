@@ -9,7 +9,10 @@
 //!    ([`IdentityResolver`](crate::identity::IdentityResolver));
 //! 4. **mapping** — the Customer.io operations ([`Mapper`]);
 //! 5. **delivery** — hand them over and wait until Customer.io accepted them or they were
-//!    dead-lettered ([`Deliver`]).
+//!    dead-lettered ([`Deliver`]). [`DispatchDeliver`] is the implementation over the
+//!    [dispatcher](crate::dispatch) (with a
+//!    [`CustomerIoBatchSink`](crate::dispatch::sinks::CustomerIoBatchSink)); hand-written ones
+//!    serve tests.
 //!
 //! # Acking the source
 //!
@@ -90,6 +93,7 @@
 //! ```
 
 mod batch;
+mod dispatch;
 mod steps;
 mod sync;
 
@@ -102,6 +106,7 @@ use segment_model::Message;
 use crate::identity::{SkipReason, Target};
 use crate::store::StoreError;
 
+pub use dispatch::DispatchDeliver;
 pub use steps::{Deliver, DeliverError, Delivered, MapError, Mapped, Mapper};
 pub use sync::{PipelineConfig, SyncPipeline, SyncPipelineBuilder};
 

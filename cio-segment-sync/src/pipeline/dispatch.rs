@@ -1,0 +1,139 @@
+//! The dispatcher as the pipeline's delivery step.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use customerio_client::track::v2::Operation;
+
+use super::steps::{Deliver, DeliverError, Delivered};
+use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
+use crate::dispatch::{Delivery, DispatcherHandle, FailureKind, OrderingKey, Sink, SubmitError};
+
+/// [`Deliver`] through a [`Dispatcher`](crate::dispatch::Dispatcher) of Track v2 operations
+/// (usually a [`CustomerIoBatchSink`](crate::dispatch::sinks::CustomerIoBatchSink)).
+///
+/// Each operation is submitted with the person's [`OrderingKey`] (so one person's operations
+/// reach Customer.io in order), then every completion is awaited:
+///
+/// - all delivered → [`Delivered::Accepted`];
+/// - some dead-lettered by the dispatcher and recorded → [`Delivered::DeadLettered`], the reason
+///   listing each operation's index and the reason's data-free label
+///   (e.g. `operation 1: rejected_by_server`);
+/// - an operation the dispatcher refuses at submit because no request could ever carry it (too
+///   large, or not encodable) is recorded in `dead_letters` here — the dispatcher hands such
+///   items back instead of recording them — and counts as dead-lettered;
+/// - a closed dispatcher, a completion dropped unresolved, or a dead letter that could not be
+///   recorded → [`DeliverError`]: the source must retry. Operations submitted before the failure
+///   may still be delivered; the retry sends them again (Customer.io applies an event `id` once;
+///   identify is an upsert).
+///
+/// Pass the same dead-letter sink the dispatcher was built with, so every undeliverable
+/// operation ends up in one place.
+pub struct DispatchDeliver<S: Sink<Item = Operation>> {
+    handle: DispatcherHandle<S>,
+    dead_letters: Arc<dyn DeadLetterSink>,
+}
+
+impl<S: Sink<Item = Operation>> fmt::Debug for DispatchDeliver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatchDeliver")
+            .field("handle", &self.handle)
+            .field("dead_letters", &self.dead_letters)
+            .finish()
+    }
+}
+
+impl<S: Sink<Item = Operation>> DispatchDeliver<S> {
+    /// Delivers through `handle`; operations refused at submit go to `dead_letters`.
+    pub fn new(handle: DispatcherHandle<S>, dead_letters: Arc<dyn DeadLetterSink>) -> Self {
+        Self {
+            handle,
+            dead_letters,
+        }
+    }
+
+    /// The dispatcher's handle (for stats and shutdown).
+    pub fn handle(&self) -> &DispatcherHandle<S> {
+        &self.handle
+    }
+
+    /// Records an operation no request can carry. `Err` when the entry was not kept.
+    async fn refuse(
+        &self,
+        operation: &Operation,
+        reason: DeadLetterReason,
+        key: OrderingKey,
+    ) -> Result<(), DeliverError> {
+        let item = serde_json::to_value(operation).map_err(DeliverError::new)?;
+        let mut entry = DeadLetter::new(self.handle.sink.name(), item, reason, 0);
+        entry.ordering_key = Some(key.get());
+        self.dead_letters
+            .record(entry)
+            .await
+            .map_err(DeliverError::new)
+    }
+}
+
+/// The dispatcher stopped (closed, or dropped an item unresolved) before delivering.
+#[derive(Debug, thiserror::Error)]
+#[error("the dispatcher is closed or dropped the operation")]
+struct NotDelivered;
+
+/// A dead letter was not recorded: the operation is lost unless the source retries.
+#[derive(Debug, thiserror::Error)]
+#[error("an operation was given up but its dead letter was not recorded")]
+struct DeadLetterLost;
+
+#[async_trait]
+impl<S: Sink<Item = Operation>> Deliver for DispatchDeliver<S> {
+    async fn deliver(
+        &self,
+        operations: Vec<Operation>,
+        ordering_key: &str,
+    ) -> Result<Delivered, DeliverError> {
+        let key = OrderingKey::new(ordering_key);
+        let mut pending = Vec::with_capacity(operations.len());
+        let mut given_up: Vec<String> = Vec::new();
+        for (index, operation) in operations.into_iter().enumerate() {
+            match self.handle.submit(operation, Some(key)).await {
+                Ok(completion) => pending.push((index, completion)),
+                Err(SubmitError::TooLarge { item, bytes, limit }) => {
+                    self.refuse(&item, DeadLetterReason::TooLarge { bytes, limit }, key)
+                        .await?;
+                    given_up.push(format!("operation {index}: too_large"));
+                }
+                Err(SubmitError::Encode { item, source }) => {
+                    let reason = DeadLetterReason::Failed {
+                        kind: FailureKind::Permanent,
+                        error: source.to_string(),
+                    };
+                    self.refuse(&item, reason, key).await?;
+                    given_up.push(format!("operation {index}: not_encodable"));
+                }
+                Err(_) => return Err(DeliverError::new(NotDelivered)),
+            }
+        }
+        for (index, completion) in pending {
+            match completion.await {
+                Ok(Delivery::Delivered { .. }) => {}
+                Ok(Delivery::DeadLettered {
+                    reason,
+                    recorded: true,
+                    ..
+                }) => given_up.push(format!("operation {index}: {}", reason.label())),
+                Ok(Delivery::DeadLettered {
+                    recorded: false, ..
+                }) => return Err(DeliverError::new(DeadLetterLost)),
+                Err(_) => return Err(DeliverError::new(NotDelivered)),
+            }
+        }
+        if given_up.is_empty() {
+            Ok(Delivered::Accepted)
+        } else {
+            Ok(Delivered::DeadLettered {
+                reason: given_up.join("; "),
+            })
+        }
+    }
+}
