@@ -10,6 +10,8 @@
 //!   bounded in-memory implementation;
 //! - [`identity`]: the [`IdentityStore`](identity::IdentityStore) of links between a person's
 //!   anonymousIds, userId and emails, and its bounded in-memory implementation;
+//! - [`mapping`]: pure functions from a Segment message and its resolved target to
+//!   Customer.io Track v2 operations, driven by a [`MappingConfig`](mapping::MappingConfig);
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
@@ -17,6 +19,7 @@
 pub mod dedupe;
 mod expiring;
 pub mod identity;
+pub mod mapping;
 pub mod rate_limit;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
