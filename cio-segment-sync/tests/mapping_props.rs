@@ -272,10 +272,10 @@ fn target(input: &Input, kind: u8, a: u8, b: u8) -> Target {
     match kind {
         0 => Target::Person {
             identifier: identifier(a, &input.user_id, &input.email),
-            anonymous_id: (b % 2 == 0).then(|| input.anonymous_id.clone()),
+            anonymous_id: b.is_multiple_of(2).then(|| input.anonymous_id.clone()),
         },
         2 => Target::Anonymous {
-            anonymous_id: if a % 16 == 0 {
+            anonymous_id: if a.is_multiple_of(16) {
                 String::new()
             } else {
                 input.anonymous_id.clone()
