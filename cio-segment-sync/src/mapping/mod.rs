@@ -775,18 +775,27 @@ fn device(
     let ctx_device = context.and_then(|c| c.device.as_ref());
     let non_empty = |v: Option<&str>| v.filter(|s| !s.trim().is_empty()).map(str::to_owned);
 
+    // `context.device` is decoded leniently: a token or type of the wrong JSON type sits in
+    // `extra` with the typed field empty. Such a value is reported as invalid, not missing.
+    let nonconforming =
+        |key: &str| ctx_device.is_some_and(|d| d.extra.get(key).is_some_and(|v| !v.is_null()));
     let token = non_empty(ctx_device.and_then(|d| d.token.as_deref()))
         .or_else(|| non_empty(props.get("device_id").and_then(Value::as_str)))
         .or_else(|| non_empty(props.get("token").and_then(Value::as_str)));
     let Some(token) = token else {
-        return incomplete(
+        let err = if nonconforming("token") {
+            MappingError::InvalidField {
+                call: name,
+                field: "context.device.token",
+                problem: "is not a string",
+            }
+        } else {
             MappingError::MissingField {
                 call: name,
                 field: "context.device.token",
-            },
-            call,
-            cx,
-        );
+            }
+        };
+        return incomplete(err, call, cx);
     };
 
     let op: Operation = match action {
@@ -799,14 +808,19 @@ fn device(
                 ),
             };
             let Some(raw) = raw else {
-                return incomplete(
+                let err = if nonconforming("type") {
+                    MappingError::InvalidField {
+                        call: name,
+                        field: "context.device.type",
+                        problem: "is not a string",
+                    }
+                } else {
                     MappingError::MissingField {
                         call: name,
                         field: "context.device.type",
-                    },
-                    call,
-                    cx,
-                );
+                    }
+                };
+                return incomplete(err, call, cx);
             };
             let Some(platform) = platform(&raw) else {
                 return incomplete(
