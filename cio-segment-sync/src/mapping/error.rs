@@ -37,7 +37,7 @@ pub enum MappingError {
     },
     /// Identity resolution answered with a target this call cannot use (an alias resolved to
     /// a single person, an identify resolved to a merge). This points at the resolver.
-    #[error("{call}: cannot be written for a {target} target")]
+    #[error("{call}: the resolved target ({target}) cannot be used for this call")]
     TargetMismatch {
         /// The call being mapped.
         call: &'static str,

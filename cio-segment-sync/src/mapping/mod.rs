@@ -11,19 +11,26 @@
 //! | Segment | Customer.io (Track v2) |
 //! |---|---|
 //! | `identify` | person `identify`: custom attributes = traits minus [`IDENTIFY_RESERVED_TRAITS`] (after [`MappingConfig::traits`]); `email` from `traits.email`; `created_at` from `traits.createdAt` / `traits.created_at`; `anonymous_id` when the target carries one; top-level `timestamp`; `traits.objectId` → one `cio_relationships` entry (type from `traits.objectTypeId` / `traits.object_type_id`, attributes from `traits.relationshipAttributes`) |
-//! | `track` | person `event`: `name` = `event` (after [`NameFilter::rename`]), `attributes` = properties (after [`MappingConfig::properties`]), `id`, `timestamp`; an anonymous target sends `{"anonymous_id": …}` |
+//! | `track` | person `event`: `name` = `event` (after [`NameFilter::rename`]), `attributes` = properties (after [`MappingConfig::properties`]), `id`, `timestamp`; an anonymous target sends `{"anonymous_id": …}` as its identifiers (what Segment's destination sends; not in Customer.io's v2 spec, unconfirmed — see [`EventTarget`]) |
 //! | `track` with a [`LifecycleEvent`] name | see *Lifecycle events* below |
 //! | `page` | person `page`, named per [`PageName`] / [`LongPageName`], with `id`, `timestamp` and the properties |
-//! | `screen` | person `screen` named by the screen `name` (else `properties.name`) |
+//! | `screen` | person `screen` named by the screen `name` (else `properties.name`; [`LongPageName`] applies), with `id`, `timestamp` and the properties |
 //! | `group` | object `identify` (`object_id` = `groupId`, type from `traits.objectTypeId` / `traits.object_type_id`, else [`MappingConfig::default_object_type_id`]) with a relationship to the person (attributes from `traits.relationshipAttributes`); for an anonymous target, object `identify_anonymous` with an `anonymous_id` relationship. Object attributes per [`ObjectAttributes`] |
 //! | `alias` | person `merge` of the [`Target::Merge`] sides |
 //! | `delete` | person `delete` |
 //!
 //! A [`Target::Skip`] gives [`Mapped::Skip`] with the resolver's reason. An `identify` or
-//! `delete` (or a person lifecycle operation) about an anonymous person is skipped with
-//! [`SkipReason::AnonymousNotAllowed`]: Customer.io has no profile to update for them. A
-//! `track` event denied by [`MappingConfig::events`] is skipped with [`SkipReason::Filtered`]
-//! before anything else is looked at.
+//! `delete` about an anonymous person is skipped with [`SkipReason::AnonymousNotAllowed`]:
+//! Customer.io has no profile to update for them (person lifecycle operations too, unless
+//! [`IncompleteLifecycle::PlainEvent`] sends them as plain events). A `track` event denied by
+//! [`MappingConfig::events`] is skipped with [`SkipReason::Filtered`] before anything else is
+//! looked at. A target the call cannot use (an `alias` resolved to one person, an `identify`
+//! resolved to a merge) is a [`MappingError::TargetMismatch`].
+//!
+//! Every trait not in [`IDENTIFY_RESERVED_TRAITS`] is copied, `id` included: Customer.io reads
+//! an `id` attribute as a request to set (or, keyed by `cio_id`, change) the person's id, which
+//! is what a Segment `traits.id` (the user's database id) means. Deny it with
+//! [`MappingConfig::traits`] if your traits carry an unrelated `id`.
 //!
 //! ## Event ids
 //!
