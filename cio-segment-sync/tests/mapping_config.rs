@@ -117,6 +117,47 @@ fn mistakes_in_the_config_are_refused_and_named() {
 }
 
 #[test]
+fn object_type_id_as_text_or_number() {
+    for value in [json!("2"), json!(2)] {
+        let parsed = config(json!({ "default_object_type_id": value }));
+        assert_eq!(parsed.default_object_type_id.get(), 2, "{value}");
+    }
+    for value in [
+        json!(0),
+        json!("0"),
+        json!(-1),
+        json!("one"),
+        json!(true),
+        json!(4_294_967_296u64),
+    ] {
+        let err =
+            serde_json::from_value::<MappingConfig>(json!({ "default_object_type_id": value }))
+                .expect_err("refused");
+        assert!(
+            err.to_string().contains("default_object_type_id"),
+            "{value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_config_serialises_to_what_it_parses_from() {
+    let original = config(json!({
+        "events": {"allow": ["A"], "rename": {"A": "a"}},
+        "traits": {"deny": ["x"]},
+        "page_name": "path",
+        "default_object_type_id": 3,
+        "incomplete_lifecycle": "plain_event"
+    }));
+    let text = serde_json::to_value(&original).unwrap();
+    assert_eq!(text["default_object_type_id"], "3");
+    assert_eq!(text["page_name"], "path");
+    assert_eq!(config(text), original);
+    let default = serde_json::to_value(MappingConfig::default()).unwrap();
+    assert_eq!(config(default), MappingConfig::default());
+}
+
+#[test]
 fn event_filter_allow_deny_and_rename() {
     let filter: NameFilter = serde_json::from_value(json!({
         "allow": ["Order Completed", "Signed Up"],

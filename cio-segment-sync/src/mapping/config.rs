@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use customerio_client::track::v2::ObjectTypeId;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// How Segment messages become Customer.io operations. Every field has a default, so an empty
@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 /// assert_eq!(config.events.rename("Order Completed"), "order_completed");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct MappingConfig {
@@ -53,7 +53,9 @@ pub struct MappingConfig {
     /// Default [`LongPageName::Fallback`].
     pub long_page_name: LongPageName,
     /// The object type used for `group` calls and object lifecycle events that name none.
-    /// Default `"1"`, the first object type of a workspace.
+    /// Default `"1"`, the first object type of a workspace. Written as a string (`"2"`) or an
+    /// integer (`2`); `0` is refused.
+    #[serde(deserialize_with = "object_type_id_text_or_number")]
     pub default_object_type_id: ObjectTypeId,
     /// Where a `group` call's object attributes come from. Default
     /// [`ObjectAttributes::ObjectAttributesOrTraits`].
@@ -86,11 +88,29 @@ impl Default for MappingConfig {
     }
 }
 
+/// Reads an object type id written as `"2"` or `2`.
+fn object_type_id_text_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<ObjectTypeId, D::Error> {
+    let number = match Value::deserialize(deserializer)? {
+        Value::String(text) => text.parse::<u32>().ok(),
+        Value::Number(number) => number.as_u64().and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    };
+    number
+        .and_then(|n| ObjectTypeId::new(n).ok())
+        .ok_or_else(|| {
+            serde::de::Error::custom(
+                "default_object_type_id must be a positive integer, as a number or as text",
+            )
+        })
+}
+
 /// An allow list, a deny list and renames for `track` event names.
 ///
 /// An event passes when it is on the allow list (or there is none) and not on the deny list:
 /// the deny list wins. Names match exactly and case-sensitively.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct NameFilter {
@@ -119,7 +139,7 @@ impl NameFilter {
 /// A key is kept when it is on the allow list (or there is none) and not on the deny list;
 /// kept keys are then renamed. Lists and renames match the key as sent. A renamed key replaces
 /// a key of the same name that was sent alongside it. Nested keys are never touched.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KeyRules {
@@ -173,7 +193,7 @@ impl KeyRules {
 
 /// Which value names a `page` operation. Each choice falls back to the others, in the order
 /// listed on the variant, when its own value is absent (or too long, see [`LongPageName`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PageName {
@@ -190,7 +210,7 @@ pub enum PageName {
 /// What to do when a page name is longer than Customer.io's 100-byte event-name limit.
 ///
 /// URLs are never truncated: a cut URL names a different page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LongPageName {
@@ -203,7 +223,7 @@ pub enum LongPageName {
 }
 
 /// Where a `group` call's object attributes come from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ObjectAttributes {
@@ -218,7 +238,7 @@ pub enum ObjectAttributes {
 }
 
 /// What to do with a lifecycle event that lacks the data its operation needs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum IncompleteLifecycle {
