@@ -7,7 +7,34 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// How Segment messages become Customer.io operations. Every field has a default, so an empty
-/// TOML table (or `MappingConfig::default()`) is a working configuration.
+/// TOML table (or `MappingConfig::default()`) is a working configuration. Unknown keys are
+/// refused, so a misspelt option is an error rather than silently ignored.
+///
+/// Every option, with its default value:
+///
+/// ```toml
+/// convert_timestamps = true          # strict ISO-8601 attribute values → Unix seconds
+/// clamp_future_timestamps = false    # needs map_at(…, now)
+/// page_name = "url"                  # "url" | "path" | "name"
+/// long_page_name = "fallback"        # "fallback" | "error"
+/// default_object_type_id = "1"       # or 1
+/// object_attributes = "object_attributes_or_traits"  # | "object_attributes_only" | "traits"
+/// forward_device_events = false
+/// incomplete_lifecycle = "error"     # | "plain_event"
+///
+/// [events]                           # track event names
+/// # allow = ["Order Completed"]      # absent: every event passes
+/// deny = []
+/// rename = {}                        # e.g. { "Order Completed" = "order_completed" }
+///
+/// [traits]                           # identify and group trait keys (top level)
+/// deny = []
+/// rename = {}
+///
+/// [properties]                       # track, page and screen property keys (top level)
+/// deny = []
+/// rename = {}
+/// ```
 ///
 /// ```
 /// use cio_segment_sync::mapping::{MappingConfig, PageName};
