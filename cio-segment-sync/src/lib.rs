@@ -12,6 +12,8 @@
 //!   bounded in-memory implementation;
 //! - [`identity`]: the [`IdentityStore`](identity::IdentityStore) of links between a person's
 //!   anonymousIds, userId and emails, and its bounded in-memory implementation;
+//! - [`mapping`]: pure functions from a Segment message and its resolved target to
+//!   Customer.io Track v2 operations, driven by a [`MappingConfig`](mapping::MappingConfig);
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
 //! - [`dispatch`]: the delivery engine, one [`Dispatcher`](dispatch::Dispatcher) generic over a
@@ -27,6 +29,7 @@ pub mod dedupe;
 pub mod dispatch;
 mod expiring;
 pub mod identity;
+pub mod mapping;
 pub mod rate_limit;
 #[cfg(feature = "redis")]
 pub mod redis;
