@@ -498,3 +498,39 @@ fn target_mismatches_point_at_the_resolver() {
         );
     }
 }
+
+/// The TOML listing in `MappingConfig`'s docs is what a host writes; it must load, and give
+/// the defaults it claims.
+#[test]
+fn documented_toml_listing_loads_as_the_defaults() {
+    let source = include_str!("../src/mapping/config.rs");
+    let start = source
+        .find("/// ```toml\n")
+        .expect("a TOML listing in the docs")
+        + "/// ```toml\n".len();
+    let end = start + source[start..].find("/// ```\n").expect("the listing ends");
+    let listing: String = source[start..end]
+        .lines()
+        .map(|line| {
+            line.trim_start()
+                .strip_prefix("///")
+                .unwrap_or(line)
+                .strip_prefix(' ')
+                .unwrap_or("")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let config: cio_segment_sync::mapping::MappingConfig =
+        toml::from_str(&listing).expect("the listing parses");
+    assert_eq!(config, cio_segment_sync::mapping::MappingConfig::default());
+
+    let custom: cio_segment_sync::mapping::MappingConfig = toml::from_str(
+        "page_name = \"path\"\n[events]\ndeny = [\"Debug Ping\"]\nrename = { \"Order Completed\" = \"order_completed\" }\n",
+    )
+    .unwrap();
+    assert!(!custom.events.allows("Debug Ping"));
+    assert_eq!(custom.events.rename("Order Completed"), "order_completed");
+    assert!(
+        toml::from_str::<cio_segment_sync::mapping::MappingConfig>("page_nmae = \"path\"").is_err()
+    );
+}
