@@ -19,6 +19,8 @@
 //! - [`pipeline`]: the [`Pipeline`](pipeline::Pipeline) trait and [`SyncPipeline`](pipeline::SyncPipeline),
 //!   one message in, an [`Outcome`](pipeline::Outcome) out: dedupe → loop guard → identity →
 //!   mapping → delivery;
+//! - [`mapping`]: pure functions from a Segment message and its resolved target to
+//!   Customer.io Track v2 operations, driven by a [`MappingConfig`](mapping::MappingConfig);
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
 //! - [`dispatch`]: the delivery engine, one [`Dispatcher`](dispatch::Dispatcher) generic over a
@@ -35,6 +37,7 @@ pub mod dispatch;
 mod expiring;
 pub mod identity;
 pub mod loop_guard;
+pub mod mapping;
 pub mod pipeline;
 pub mod rate_limit;
 #[cfg(feature = "redis")]
