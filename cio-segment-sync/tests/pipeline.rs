@@ -181,7 +181,8 @@ struct Harness {
 fn harness(deliver: FakeDeliver) -> Harness {
     let deduper = Arc::new(MemoryDeduper::default());
     let deliver = Arc::new(deliver);
-    let pipeline = SyncPipeline::builder(Arc::new(TestMapper), deliver.clone())
+    let pipeline = SyncPipeline::builder(deliver.clone())
+        .mapper(Arc::new(TestMapper))
         .deduper(deduper.clone())
         .lease(LEASE)
         .build();
@@ -299,7 +300,8 @@ async fn own_echo_is_skipped_and_committed() {
     let guard = Arc::new(StampingLoopGuard::default());
     let deduper = Arc::new(MemoryDeduper::default());
     let deliver = Arc::new(FakeDeliver::default());
-    let pipeline = SyncPipeline::builder(Arc::new(TestMapper), deliver.clone())
+    let pipeline = SyncPipeline::builder(deliver.clone())
+        .mapper(Arc::new(TestMapper))
         .deduper(deduper.clone())
         .loop_guard(guard.clone())
         .build();
@@ -391,7 +393,8 @@ impl IdentityResolver for StoreDown {
 async fn store_failure_releases_the_claim_and_is_retryable() {
     let deduper = Arc::new(MemoryDeduper::default());
     let deliver = Arc::new(FakeDeliver::default());
-    let pipeline = SyncPipeline::builder(Arc::new(TestMapper), deliver.clone())
+    let pipeline = SyncPipeline::builder(deliver.clone())
+        .mapper(Arc::new(TestMapper))
         .deduper(deduper.clone())
         .resolver(Arc::new(StoreDown))
         .build();
@@ -561,12 +564,10 @@ impl Deliver for Rendezvous {
 
 #[tokio::test(start_paused = true)]
 async fn batch_runs_different_people_concurrently() {
-    let pipeline = SyncPipeline::builder(
-        Arc::new(TestMapper),
-        Arc::new(Rendezvous {
-            barrier: tokio::sync::Barrier::new(2),
-        }),
-    )
+    let pipeline = SyncPipeline::builder(Arc::new(Rendezvous {
+        barrier: tokio::sync::Barrier::new(2),
+    }))
+    .mapper(Arc::new(TestMapper))
     .build();
     let batch = vec![track("c-1", "u-1", "E"), track("c-2", "u-2", "E")];
     // Run one after the other, the first delivery would wait at the barrier forever; the
@@ -712,7 +713,8 @@ async fn loop_guard_is_replaceable() {
     }
 
     let deliver = Arc::new(FakeDeliver::default());
-    let pipeline = SyncPipeline::builder(Arc::new(TestMapper), deliver.clone())
+    let pipeline = SyncPipeline::builder(deliver.clone())
+        .mapper(Arc::new(TestMapper))
         .loop_guard(Arc::new(EverythingEchoes))
         .build();
     assert_eq!(

@@ -1,14 +1,12 @@
-//! The pipeline end to end: SyncPipeline → DispatchDeliver → Dispatcher → CustomerIoBatchSink →
-//! a wiremock Customer.io. Exact requests and request counts; real sockets, so short real
+//! The pipeline end to end: SyncPipeline (with the real mapping) → DispatchDeliver →
+//! Dispatcher → CustomerIoBatchSink → a wiremock Customer.io. Exact requests and request counts; real sockets, so short real
 //! delays and no assertion on durations.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cio_segment_sync::customerio_client::event_id::event_id_from_key;
-use cio_segment_sync::customerio_client::track::v2::{
-    EventTarget, Operation, PersonEvent, PersonIdentify, PersonOperation,
-};
+use cio_segment_sync::customerio_client::event_id::event_id;
+use cio_segment_sync::customerio_client::track::v2::{Operation, PersonEvent, PersonOperation};
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use cio_segment_sync::dead_letter::{DeadLetterReason, MemoryDeadLetters};
 use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper};
@@ -26,45 +24,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// `Basic base64("site:key")`.
 const AUTH: &str = "Basic c2l0ZTprZXk=";
-
-/// Track → event with a deterministic id from the messageId; identify → identify carrying
-/// `anonymous_id`; everything else filtered.
-#[derive(Debug)]
-struct TestMapper;
-
-impl Mapper for TestMapper {
-    fn map(&self, message: &Message, target: &Target) -> Result<Mapped, MapError> {
-        let Target::Person {
-            identifier,
-            anonymous_id,
-        } = target
-        else {
-            return Ok(Mapped::Skip(SkipReason::Filtered));
-        };
-        let op = match message {
-            Message::Track(_) => {
-                let (Some(name), Some(id)) = (message.event(), message.message_id()) else {
-                    return Ok(Mapped::Skip(SkipReason::Filtered));
-                };
-                let event = PersonEvent::new(EventTarget::Person(identifier.clone()), name)
-                    .map_err(MapError::new)?
-                    .with_id(event_id_from_key(id));
-                PersonOperation::Event(event)
-            }
-            Message::Identify(_) => {
-                let mut op = PersonIdentify::new(identifier.clone()).map_err(MapError::new)?;
-                if let Some(anonymous_id) = anonymous_id {
-                    op = op
-                        .with_attribute("anonymous_id", anonymous_id.clone())
-                        .map_err(MapError::new)?;
-                }
-                PersonOperation::Identify(op)
-            }
-            _ => return Ok(Mapped::Skip(SkipReason::Filtered)),
-        };
-        Ok(Mapped::Operations(vec![Operation::Person(op)]))
-    }
-}
 
 struct Setup {
     pipeline: SyncPipeline,
@@ -96,12 +55,11 @@ fn setup(server: &MockServer) -> Setup {
         dead.clone(),
     );
     let deduper = Arc::new(MemoryDeduper::default());
-    let pipeline = SyncPipeline::builder(
-        Arc::new(TestMapper),
-        Arc::new(DispatchDeliver::new(handle.clone(), dead.clone())),
-    )
-    .deduper(deduper.clone())
-    .build();
+    // The default mapper: the crate's mapping rules under the default configuration.
+    let pipeline =
+        SyncPipeline::builder(Arc::new(DispatchDeliver::new(handle.clone(), dead.clone())))
+            .deduper(deduper.clone())
+            .build();
     Setup {
         pipeline,
         deduper,
@@ -121,11 +79,23 @@ fn message(value: Value) -> Message {
     Message::from_value(value).unwrap()
 }
 
+/// 2024-05-01T10:15:30.123Z.
+const AT: &str = "2024-05-01T10:15:30.123Z";
+const AT_MS: i64 = 1_714_558_530_123;
+
 fn event_body(user: &str, name: &str, message_id: &str) -> Value {
     json!({"batch": [{
         "type": "person", "action": "event", "identifiers": {"id": user},
-        "name": name, "id": event_id_from_key(message_id).to_string()
+        "name": name, "id": event_id(message_id, AT_MS).to_string(),
+        "timestamp": AT_MS / 1000
     }]})
+}
+
+fn track(message_id: &str, user: &str, event: &str) -> Message {
+    message(json!({
+        "type": "track", "messageId": message_id, "userId": user, "event": event,
+        "timestamp": AT
+    }))
 }
 
 #[tokio::test]
@@ -134,7 +104,11 @@ async fn identify_then_anonymous_event_reach_customerio_as_exact_batches() {
     batch()
         .and(body_json(json!({"batch": [{
             "type": "person", "action": "identify", "identifiers": {"id": "u-1"},
-            "attributes": {"anonymous_id": "a-1"}
+            "timestamp": AT_MS / 1000,
+            "attributes": {
+                "plan": "pro", "email": "x@example.com", "created_at": 1_698_912_000,
+                "anonymous_id": "a-1"
+            }
         }]})))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)
@@ -148,12 +122,15 @@ async fn identify_then_anonymous_event_reach_customerio_as_exact_batches() {
         .await;
     let s = setup(&server);
 
-    let identify = message(
-        json!({"type": "identify", "messageId": "m-1", "userId": "u-1", "anonymousId": "a-1"}),
-    );
-    let anonymous = message(
-        json!({"type": "track", "messageId": "m-2", "anonymousId": "a-1", "event": "Viewed Pricing"}),
-    );
+    let identify = message(json!({
+        "type": "identify", "messageId": "m-1", "userId": "u-1", "anonymousId": "a-1",
+        "timestamp": AT,
+        "traits": {"email": "x@example.com", "plan": "pro", "createdAt": "2023-11-02T08:00:00.000Z"}
+    }));
+    let anonymous = message(json!({
+        "type": "track", "messageId": "m-2", "anonymousId": "a-1", "event": "Viewed Pricing",
+        "timestamp": AT
+    }));
     assert_eq!(
         s.pipeline.process(&identify).await.unwrap(),
         Outcome::Delivered
@@ -190,8 +167,7 @@ async fn server_error_is_retried_by_the_dispatcher_with_the_same_body() {
         .mount(&server)
         .await;
     let s = setup(&server);
-    let paid =
-        message(json!({"type": "track", "messageId": "m-500", "userId": "u-1", "event": "Paid"}));
+    let paid = track("m-500", "u-1", "Paid");
     assert_eq!(s.pipeline.process(&paid).await.unwrap(), Outcome::Delivered);
 }
 
@@ -207,8 +183,7 @@ async fn rejected_operation_is_dead_lettered_and_committed() {
         .mount(&server)
         .await;
     let s = setup(&server);
-    let paid =
-        message(json!({"type": "track", "messageId": "m-400", "userId": "u-1", "event": "Paid"}));
+    let paid = track("m-400", "u-1", "Paid");
     assert_eq!(
         s.pipeline.process(&paid).await.unwrap(),
         Outcome::DeadLettered {
@@ -280,13 +255,13 @@ async fn an_operation_the_sink_refuses_is_recorded_as_a_dead_letter() {
         .mount(&server)
         .await;
     let s = setup(&server);
-    let pipeline = SyncPipeline::builder(
-        Arc::new(NoIds),
-        Arc::new(DispatchDeliver::new(s.handle.clone(), s.dead.clone())),
-    )
+    let pipeline = SyncPipeline::builder(Arc::new(DispatchDeliver::new(
+        s.handle.clone(),
+        s.dead.clone(),
+    )))
+    .mapper(Arc::new(NoIds))
     .build();
-    let paid =
-        message(json!({"type": "track", "messageId": "m-noid", "userId": "u-1", "event": "Paid"}));
+    let paid = track("m-noid", "u-1", "Paid");
     assert_eq!(
         pipeline.process(&paid).await.unwrap(),
         Outcome::DeadLettered {

@@ -7,7 +7,8 @@
 //!    ([`LoopGuard`](crate::loop_guard::LoopGuard));
 //! 3. **identity** — who the message is about
 //!    ([`IdentityResolver`](crate::identity::IdentityResolver));
-//! 4. **mapping** — the Customer.io operations ([`Mapper`]);
+//! 4. **mapping** — the Customer.io operations ([`Mapper`]; by default [`ConfigMapper`], the
+//!    [`mapping`](crate::mapping) rules under a [`MappingConfig`](crate::mapping::MappingConfig));
 //! 5. **delivery** — hand them over and wait until Customer.io accepted them or they were
 //!    dead-lettered ([`Deliver`]). [`DispatchDeliver`] is the implementation over the
 //!    [dispatcher](crate::dispatch) (with a
@@ -48,26 +49,12 @@
 //! ```
 //! use std::sync::Arc;
 //! use async_trait::async_trait;
-//! use cio_segment_sync::customerio_client::track::v2::{Operation, PersonEvent, PersonOperation};
-//! use cio_segment_sync::identity::{SkipReason, Target};
-//! use cio_segment_sync::pipeline::{
-//!     DeliverError, Deliver, Delivered, MapError, Mapped, Mapper, Outcome, Pipeline, SyncPipeline,
-//! };
+//! use cio_segment_sync::customerio_client::track::v2::Operation;
+//! use cio_segment_sync::identity::SkipReason;
+//! use cio_segment_sync::pipeline::{Deliver, DeliverError, Delivered, Outcome, Pipeline, SyncPipeline};
 //! use cio_segment_sync::segment_model::Message;
 //!
-//! #[derive(Debug)]
-//! struct TracksOnly;
-//! impl Mapper for TracksOnly {
-//!     fn map(&self, message: &Message, target: &Target) -> Result<Mapped, MapError> {
-//!         let (Some(name), Target::Person { identifier, .. }) = (message.event(), target) else {
-//!             return Ok(Mapped::Skip(SkipReason::Filtered));
-//!         };
-//!         let event = PersonEvent::new(identifier.clone(), name).map_err(MapError::new)?;
-//!         Ok(Mapped::Operations(vec![Operation::Person(PersonOperation::Event(event))]))
-//!     }
-//! }
-//!
-//! /// Stands in for the dispatcher.
+//! /// Stands in for the dispatcher (see `DispatchDeliver`).
 //! #[derive(Debug)]
 //! struct AcceptAll;
 //! #[async_trait]
@@ -79,7 +66,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let pipeline = SyncPipeline::builder(Arc::new(TracksOnly), Arc::new(AcceptAll)).build();
+//! let pipeline = SyncPipeline::builder(Arc::new(AcceptAll)).build();
 //! let track = Message::from_str(
 //!     r#"{"type":"track","messageId":"m-1","userId":"u-1","event":"Signed Up"}"#,
 //! )?;
@@ -106,8 +93,9 @@ use segment_model::Message;
 use crate::identity::{SkipReason, Target};
 use crate::store::StoreError;
 
+pub use crate::mapping::Mapped;
 pub use dispatch::DispatchDeliver;
-pub use steps::{Deliver, DeliverError, Delivered, MapError, Mapped, Mapper};
+pub use steps::{ConfigMapper, Deliver, DeliverError, Delivered, MapError, Mapper};
 pub use sync::{PipelineConfig, SyncPipeline, SyncPipelineBuilder};
 
 /// How many groups of messages [`Pipeline::process_batch`] runs at once by default.

@@ -8,14 +8,19 @@ use async_trait::async_trait;
 use customerio_client::track::v2::Operation;
 use segment_model::Message;
 
-use crate::identity::{SkipReason, Target};
+use crate::identity::Target;
+use crate::mapping::{self, Mapped, MappingConfig};
 
-/// Turns a resolved Segment message into Customer.io Track v2 operations. Pure: no I/O.
+/// Turns a resolved Segment message into Customer.io Track v2 operations. No I/O.
+///
+/// [`ConfigMapper`] is the implementation over the [`mapping`](crate::mapping) module; a host
+/// with its own rules writes another:
 ///
 /// ```
 /// use cio_segment_sync::customerio_client::track::v2::{Operation, PersonEvent, PersonOperation};
 /// use cio_segment_sync::identity::{SkipReason, Target};
-/// use cio_segment_sync::pipeline::{MapError, Mapped, Mapper};
+/// use cio_segment_sync::mapping::Mapped;
+/// use cio_segment_sync::pipeline::{MapError, Mapper};
 /// use cio_segment_sync::segment_model::Message;
 ///
 /// /// Track calls of known people become events; everything else is filtered out.
@@ -33,7 +38,9 @@ use crate::identity::{SkipReason, Target};
 /// }
 /// ```
 pub trait Mapper: fmt::Debug + Send + Sync + 'static {
-    /// The operations that write `message` to `target`, or why nothing is written.
+    /// The operations that write `message` to `target`, or why nothing is written. An empty
+    /// list of operations writes nothing and counts as
+    /// [`SkipReason::Filtered`](crate::identity::SkipReason::Filtered).
     fn map(&self, message: &Message, target: &Target) -> Result<Mapped, MapError>;
 }
 
@@ -49,15 +56,42 @@ impl<T: Mapper + ?Sized> Mapper for Box<T> {
     }
 }
 
-/// What a [`Mapper`] made of a message.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Mapped {
-    /// Write these operations, in this order. An empty list writes nothing and counts as
-    /// [`SkipReason::Filtered`].
-    Operations(Vec<Operation>),
-    /// Write nothing, for this reason.
-    Skip(SkipReason),
+/// The [`Mapper`] over the [`mapping`](crate::mapping) module and a [`MappingConfig`].
+///
+/// With [`MappingConfig::clamp_future_timestamps`] on, it reads the clock (Unix seconds) for
+/// each message and calls [`mapping::map_at`]; otherwise [`mapping::map`]. Every
+/// [`MappingError`](crate::mapping::MappingError) becomes a [`MapError`] with it as the source.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigMapper {
+    config: MappingConfig,
+}
+
+impl ConfigMapper {
+    /// A mapper following `config`.
+    pub fn new(config: MappingConfig) -> Self {
+        Self { config }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MappingConfig {
+        &self.config
+    }
+}
+
+impl Mapper for ConfigMapper {
+    fn map(&self, message: &Message, target: &Target) -> Result<Mapped, MapError> {
+        let mapped = if self.config.clamp_future_timestamps {
+            mapping::map_at(
+                message,
+                target,
+                &self.config,
+                jiff::Timestamp::now().as_second(),
+            )
+        } else {
+            mapping::map(message, target, &self.config)
+        };
+        mapped.map_err(MapError::new)
+    }
 }
 
 /// The message cannot be turned into valid operations (e.g. a value over a Customer.io limit).
@@ -148,5 +182,77 @@ impl DeliverError {
         Self {
             source: source.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use customerio_client::Identifier;
+    use serde_json::json;
+
+    use super::*;
+    use crate::mapping::MappingError;
+
+    fn person() -> Target {
+        Target::Person {
+            identifier: Identifier::id("u-1"),
+            anonymous_id: None,
+        }
+    }
+
+    fn track(timestamp: &str, event: &str) -> Message {
+        Message::from_value(json!({
+            "type": "track", "messageId": "m-1", "userId": "u-1", "event": event,
+            "timestamp": timestamp
+        }))
+        .unwrap()
+    }
+
+    fn sent_timestamp(mapped: Mapped) -> i64 {
+        let Mapped::Operations(ops) = mapped else {
+            panic!("expected operations, got {mapped:?}");
+        };
+        serde_json::to_value(&ops).unwrap()[0]["timestamp"]
+            .as_i64()
+            .unwrap()
+    }
+
+    #[test]
+    fn config_mapper_follows_the_mapping_module() {
+        let message = track("2024-05-01T10:15:30.123Z", "Paid");
+        let mapper = ConfigMapper::default();
+        assert_eq!(
+            mapper.map(&message, &person()).unwrap(),
+            mapping::map(&message, &person(), &MappingConfig::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn config_mapper_clamps_future_timestamps_when_configured() {
+        // Year 2200: after any clock this test runs on.
+        let future = track("2200-01-01T00:00:00.000Z", "Paid");
+        let future_seconds = 7_258_118_400;
+        assert_eq!(
+            sent_timestamp(ConfigMapper::default().map(&future, &person()).unwrap()),
+            future_seconds
+        );
+        let config = MappingConfig {
+            clamp_future_timestamps: true,
+            ..MappingConfig::default()
+        };
+        let clamped = sent_timestamp(ConfigMapper::new(config).map(&future, &person()).unwrap());
+        assert!(clamped < future_seconds, "{clamped}");
+    }
+
+    #[test]
+    fn mapping_errors_become_map_errors_with_the_cause_as_source() {
+        let message = track("2024-05-01T10:15:30.123Z", "Report Delivery Event");
+        let err = ConfigMapper::default()
+            .map(&message, &person())
+            .unwrap_err();
+        let source = err.source().expect("the mapping error is the source");
+        assert!(source.downcast_ref::<MappingError>().is_some(), "{source}");
     }
 }

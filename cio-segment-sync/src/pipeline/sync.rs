@@ -7,13 +7,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use segment_model::Message;
 
-use super::steps::{Deliver, Delivered, Mapped, Mapper};
+use super::steps::{ConfigMapper, Deliver, Delivered, Mapper};
 use super::{Outcome, Pipeline, PipelineError, Step, batch, dedupe_key, ordering_key};
 use crate::dedupe::{Claim, Deduper, MemoryDeduper};
 use crate::identity::{
     IdentityResolver, MemoryIdentityStore, ResolverConfig, SkipReason, StoreResolver, Target,
 };
 use crate::loop_guard::{LoopGuard, StampingLoopGuard};
+use crate::mapping::{Mapped, MappingConfig};
 
 /// Settings of a [`SyncPipeline`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,16 +63,18 @@ impl fmt::Debug for SyncPipeline {
 }
 
 impl SyncPipeline {
-    /// A builder around the two steps that have no in-memory default: the mapping and the
-    /// delivery. The others default to a [`MemoryDeduper`], a [`StampingLoopGuard`] with an
-    /// in-memory id list, and a [`StoreResolver`] over a [`MemoryIdentityStore`] — fine for one
-    /// process; several workers share Redis-backed stores instead.
-    pub fn builder(mapper: Arc<dyn Mapper>, deliver: Arc<dyn Deliver>) -> SyncPipelineBuilder {
+    /// A builder around the one step that has no default: the delivery (usually a
+    /// [`DispatchDeliver`](super::DispatchDeliver)). The others default to a
+    /// [`MemoryDeduper`], a [`StampingLoopGuard`] with an in-memory id list, a
+    /// [`StoreResolver`] over a [`MemoryIdentityStore`] — fine for one process; several workers
+    /// share Redis-backed stores instead — and a [`ConfigMapper`] with the default
+    /// [`MappingConfig`].
+    pub fn builder(deliver: Arc<dyn Deliver>) -> SyncPipelineBuilder {
         SyncPipelineBuilder {
             deduper: None,
             loop_guard: None,
             resolver: None,
-            mapper,
+            mapper: None,
             deliver,
             config: PipelineConfig::default(),
         }
@@ -218,7 +221,7 @@ pub struct SyncPipelineBuilder {
     deduper: Option<Arc<dyn Deduper>>,
     loop_guard: Option<Arc<dyn LoopGuard>>,
     resolver: Option<Arc<dyn IdentityResolver>>,
-    mapper: Arc<dyn Mapper>,
+    mapper: Option<Arc<dyn Mapper>>,
     deliver: Arc<dyn Deliver>,
     config: PipelineConfig,
 }
@@ -257,7 +260,7 @@ impl SyncPipelineBuilder {
 
     /// The mapping step.
     pub fn mapper(mut self, mapper: Arc<dyn Mapper>) -> Self {
-        self.mapper = mapper;
+        self.mapper = Some(mapper);
         self
     }
 
@@ -294,7 +297,9 @@ impl SyncPipelineBuilder {
                     ResolverConfig::default(),
                 ))
             }),
-            mapper: self.mapper,
+            mapper: self
+                .mapper
+                .unwrap_or_else(|| Arc::new(ConfigMapper::new(MappingConfig::default()))),
             deliver: self.deliver,
             config: self.config,
         }
