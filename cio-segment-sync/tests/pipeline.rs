@@ -725,3 +725,39 @@ async fn loop_guard_is_replaceable() {
     );
     assert!(deliver.calls().is_empty());
 }
+
+#[tokio::test]
+async fn debug_output_shows_no_customer_identifiers() {
+    /// Accepts everything and remembers nothing (the recording fake's own `Debug` would show
+    /// what it recorded).
+    #[derive(Debug)]
+    struct AcceptAll;
+
+    #[async_trait]
+    impl Deliver for AcceptAll {
+        async fn deliver(&self, _: Vec<Operation>, _: &str) -> Result<Delivered, DeliverError> {
+            Ok(Delivered::Accepted)
+        }
+    }
+
+    // Every step but the delivery is the crate's default, holding what it learnt.
+    let pipeline = SyncPipeline::builder(Arc::new(AcceptAll)).build();
+    let identify = message(json!({
+        "type": "identify", "messageId": "m-pii", "userId": "usr-secret-42",
+        "anonymousId": "anon-secret-7", "timestamp": "2024-05-01T10:15:30.123Z",
+        "traits": {"email": "secret.person@example.com"}
+    }));
+    assert_eq!(
+        pipeline.process(&identify).await.unwrap(),
+        Outcome::Delivered
+    );
+    let debug = format!("{pipeline:?}");
+    for secret in [
+        "usr-secret-42",
+        "anon-secret-7",
+        "secret.person@example.com",
+    ] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+    assert!(debug.contains("StoreResolver"), "{debug}");
+}

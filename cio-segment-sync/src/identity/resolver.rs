@@ -90,6 +90,13 @@ pub struct ResolverConfig {
     /// Whether a userId that looks like an email address is sent as an `email` identifier
     /// rather than an `id` (what Segment's Customer.io destination does). Default `true`.
     pub email_user_ids_as_email: bool,
+    /// Whether events (track, page, screen, group) that carry a userId also write links: the
+    /// userId becomes a known person and the event's anonymousId is linked to it, as an
+    /// identify does (Segment's own rule: a userId and an anonymousId seen together belong to
+    /// one person). Default `false`: only identify and alias write, so an event costs one
+    /// store read and no write. Turn it on when people can reach Customer.io without ever
+    /// being identified, so a later alias still finds them.
+    pub link_from_events: bool,
 }
 
 impl Default for ResolverConfig {
@@ -97,6 +104,7 @@ impl Default for ResolverConfig {
         Self {
             allow_anonymous: true,
             email_user_ids_as_email: true,
+            link_from_events: false,
         }
     }
 }
@@ -111,6 +119,12 @@ impl ResolverConfig {
     /// Sets [`ResolverConfig::email_user_ids_as_email`].
     pub fn with_email_user_ids_as_email(mut self, on: bool) -> Self {
         self.email_user_ids_as_email = on;
+        self
+    }
+
+    /// Sets [`ResolverConfig::link_from_events`].
+    pub fn with_link_from_events(mut self, on: bool) -> Self {
+        self.link_from_events = on;
         self
     }
 }
@@ -131,7 +145,9 @@ impl ResolverConfig {
 ///
 /// # Links
 ///
-/// Each person is named in the store by their userId.
+/// Each person is named in the store by their userId. A person becomes known to the store
+/// through an identify or an alias (and, with [`ResolverConfig::link_from_events`], through
+/// any event carrying their userId); events otherwise only read.
 ///
 /// - **identify** with a userId links the message's anonymousId and email to that userId, and
 ///   the target carries the anonymousId (`Target::Person { anonymous_id: Some(..) }`) so
@@ -198,11 +214,11 @@ pub struct StoreResolver {
 }
 
 impl fmt::Debug for StoreResolver {
+    /// Shows the settings only: a store's own `Debug` may list the identifiers it holds.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoreResolver")
-            .field("store", &self.store)
             .field("config", &self.config)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -307,14 +323,24 @@ impl StoreResolver {
     }
 
     /// Events, groups and deletes: the person by userId, a linked anonymousId or email, an
-    /// email, or (when `anonymous_ok`) the anonymousId.
+    /// email, or (when `anonymous_ok`) the anonymousId. `link`: whether this call may write
+    /// links (per [`ResolverConfig::link_from_events`]); deletes never do.
     async fn resolve_person(
         &self,
         ids: &Ids,
         email: Option<&str>,
         anonymous_ok: bool,
+        link: bool,
     ) -> Result<Target, StoreError> {
         if let Some(user_id) = &ids.user_id {
+            if link && self.config.link_from_events {
+                let keys: Vec<IdentityKey> = ids
+                    .anonymous_id
+                    .iter()
+                    .map(|anonymous_id| IdentityKey::AnonymousId(anonymous_id.clone()))
+                    .collect();
+                self.store.link(user_id, &keys).await?;
+            }
             let person = self.canonical(user_id).await?;
             return Ok(self.person(&person, None));
         }
@@ -438,12 +464,12 @@ impl IdentityResolver for StoreResolver {
                     .await
             }
             Message::Delete(_) => {
-                self.resolve_person(&ids, context_email(message), false)
+                self.resolve_person(&ids, context_email(message), false, false)
                     .await
             }
             // Track, page, screen, group, and kinds added later: the person the call is about.
             _ => {
-                self.resolve_person(&ids, context_email(message), true)
+                self.resolve_person(&ids, context_email(message), true, true)
                     .await
             }
         }

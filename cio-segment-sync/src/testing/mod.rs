@@ -168,6 +168,8 @@ macro_rules! store_resolver_conformance {
                     alias_missing_a_side_is_no_identity,
                     group_resolves_the_person,
                     delete_resolves_the_person,
+                    events_do_not_link_by_default,
+                    events_link_when_configured,
                 ]
             );
         }

@@ -468,3 +468,55 @@ pub async fn delete_resolves_the_person(store: Arc<dyn IdentityStore>) {
         Target::Skip(SkipReason::AnonymousNotAllowed)
     );
 }
+
+/// By default an event with a userId and an anonymousId writes no link.
+pub async fn events_do_not_link_by_default(store: Arc<dyn IdentityStore>) {
+    let r = resolver(store.clone());
+    resolve(
+        &r,
+        json!({"type": "track", "userId": "rc-u1", "anonymousId": "rc-a1", "event": "E"}),
+    )
+    .await;
+    assert_eq!(
+        store
+            .resolve(&IdentityKey::AnonymousId("rc-a1".into()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .resolve(&IdentityKey::UserId("rc-u1".into()))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// With `link_from_events`, an event carrying both ids links them, and its person is known to
+/// a later alias.
+pub async fn events_link_when_configured(store: Arc<dyn IdentityStore>) {
+    let r = StoreResolver::new(store, ResolverConfig::default().with_link_from_events(true));
+    resolve(
+        &r,
+        json!({"type": "track", "userId": "rc-u1", "anonymousId": "rc-a1", "event": "E"}),
+    )
+    .await;
+    assert_eq!(
+        resolve(&r, json!({"type": "page", "anonymousId": "rc-a1"})).await,
+        person(Identifier::id("rc-u1"))
+    );
+    resolve(
+        &r,
+        json!({"type": "track", "userId": "rc-u2", "event": "E"}),
+    )
+    .await;
+    assert_eq!(
+        resolve(
+            &r,
+            json!({"type": "alias", "previousId": "rc-u2", "userId": "rc-u1"})
+        )
+        .await,
+        merge(Identifier::id("rc-u1"), Identifier::id("rc-u2"))
+    );
+}
