@@ -761,3 +761,56 @@ async fn debug_output_shows_no_customer_identifiers() {
     }
     assert!(debug.contains("StoreResolver"), "{debug}");
 }
+
+#[tokio::test]
+async fn stats_count_each_message_once_by_how_it_ended() {
+    let h = harness(
+        FakeDeliver::default()
+            .script("Lost", &[Answer::DeadLetter("400")])
+            .script("Flaky", &[Answer::Fail])
+            .script("Blocked first", &[Answer::Fail]),
+    );
+    let p = &h.pipeline;
+    p.process(&track("s-1", "u-1", "Paid")).await.unwrap(); // delivered
+    p.process(&track("s-1", "u-1", "Paid")).await.unwrap(); // deduplicated
+    p.process(&track("s-2", "u-1", "Lost")).await.unwrap(); // dead-lettered
+    p.process(&message(
+        json!({"type": "track", "messageId": "s-3", "event": "E"}),
+    ))
+    .await
+    .unwrap(); // skipped: no identity
+    p.process(&track("s-4", "u-1", "Flaky")).await.unwrap_err(); // failed
+    p.process(&track("s-5", "u-1", "Unmappable"))
+        .await
+        .unwrap_err(); // rejected
+    let Claim::First(_held) = h.deduper.claim("s-6", LEASE).await.unwrap() else {
+        panic!("free key");
+    };
+    p.process(&track("s-6", "u-1", "E")).await.unwrap_err(); // in flight
+    let mut echo = track("s-7", "u-1", "Email Opened");
+    StampingLoopGuard::default().stamp(&mut echo).await.unwrap();
+    p.process(&echo).await.unwrap(); // loop-dropped (by the stamp)
+    let batch = p
+        .process_batch(vec![
+            track("s-8", "u-2", "Blocked first"),
+            track("s-9", "u-2", "Behind it"),
+        ])
+        .await; // one more failed, one blocked
+    assert!(matches!(batch[1], Err(PipelineError::Blocked)));
+
+    let stats = p.stats();
+    assert_eq!(
+        (
+            stats.delivered,
+            stats.deduplicated,
+            stats.dead_lettered,
+            stats.skipped,
+            stats.failed,
+            stats.rejected,
+            stats.in_flight,
+            stats.loop_dropped,
+            stats.blocked
+        ),
+        (1, 1, 1, 1, 2, 1, 1, 1, 1)
+    );
+}

@@ -81,6 +81,7 @@
 
 mod batch;
 mod dispatch;
+mod stats;
 mod steps;
 mod sync;
 
@@ -95,6 +96,7 @@ use crate::store::StoreError;
 
 pub use crate::mapping::Mapped;
 pub use dispatch::DispatchDeliver;
+pub use stats::PipelineStats;
 pub use steps::{ConfigMapper, Deliver, DeliverError, Delivered, MapError, Mapper};
 pub use sync::{PipelineConfig, SyncPipeline, SyncPipelineBuilder};
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use segment_model::Message;
 
+use super::stats::{Counters, PipelineStats};
 use super::steps::{ConfigMapper, Deliver, Delivered, Mapper};
 use super::{Outcome, Pipeline, PipelineError, Step, batch, dedupe_key, ordering_key};
 use crate::dedupe::{Claim, Deduper, MemoryDeduper};
@@ -47,6 +48,7 @@ pub struct SyncPipeline {
     mapper: Arc<dyn Mapper>,
     deliver: Arc<dyn Deliver>,
     config: PipelineConfig,
+    counters: Counters,
 }
 
 impl fmt::Debug for SyncPipeline {
@@ -58,6 +60,7 @@ impl fmt::Debug for SyncPipeline {
             .field("mapper", &self.mapper)
             .field("deliver", &self.deliver)
             .field("config", &self.config)
+            .field("stats", &self.counters.snapshot())
             .finish()
     }
 }
@@ -83,6 +86,14 @@ impl SyncPipeline {
     /// The settings.
     pub fn config(&self) -> &PipelineConfig {
         &self.config
+    }
+
+    /// What the pipeline did so far: one count per way a message ended. With the `metrics`
+    /// feature the same counts are exported as `cio_segment_sync_pipeline_*_total` counters
+    /// (`delivered`, `dead_lettered`, `deduplicated`, `loop_dropped`, `skipped`, `in_flight`,
+    /// `failed`, `rejected`, `blocked`).
+    pub fn stats(&self) -> PipelineStats {
+        self.counters.snapshot()
     }
 
     /// Steps 2 to 5, once the message is claimed. `Ok` finishes the message (commit the
@@ -158,6 +169,26 @@ impl SyncPipeline {
 #[async_trait]
 impl Pipeline for SyncPipeline {
     async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
+        let result = self.claim_and_run(message).await;
+        self.counters.record(&result);
+        result
+    }
+
+    async fn process_batch(&self, messages: Vec<Message>) -> Vec<Result<Outcome, PipelineError>> {
+        let results = batch::run(self, messages, self.config.batch_concurrency).await;
+        // Processed messages were counted by `process`; blocked ones never reached it.
+        for result in &results {
+            if matches!(result, Err(PipelineError::Blocked)) {
+                self.counters.record(result);
+            }
+        }
+        results
+    }
+}
+
+impl SyncPipeline {
+    /// Claims the message, runs the steps, commits or releases.
+    async fn claim_and_run(&self, message: &Message) -> Result<Outcome, PipelineError> {
         let kind = message.kind().as_str();
         let key = dedupe_key(message).map_err(PipelineError::Unkeyable)?;
         let token = match self
@@ -209,10 +240,6 @@ impl Pipeline for SyncPipeline {
                 Err(error)
             }
         }
-    }
-
-    async fn process_batch(&self, messages: Vec<Message>) -> Vec<Result<Outcome, PipelineError>> {
-        batch::run(self, messages, self.config.batch_concurrency).await
     }
 }
 
@@ -302,6 +329,7 @@ impl SyncPipelineBuilder {
                 .unwrap_or_else(|| Arc::new(ConfigMapper::new(MappingConfig::default()))),
             deliver: self.deliver,
             config: self.config,
+            counters: Counters::default(),
         }
     }
 }
