@@ -70,6 +70,7 @@ macro_rules! identity_store_conformance {
                     merge_moves_every_key,
                     merge_chains_without_cycles,
                     merge_of_unknown_people_is_recorded,
+                    forget_removes_every_key_of_the_person,
                 ]
             );
         }
@@ -213,5 +214,9 @@ where
 
     async fn merge(&self, primary: &str, secondary: &str) -> Result<(), crate::StoreError> {
         self.store.merge(primary, secondary).await
+    }
+
+    async fn forget(&self, user_id: &str) -> Result<usize, crate::StoreError> {
+        self.store.forget(user_id).await
     }
 }
