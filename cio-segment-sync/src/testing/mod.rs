@@ -96,6 +96,7 @@ macro_rules! activity_store_conformance {
                     enroll_once_then_reactivate,
                     enroll_loses_to_racing_activity,
                     unknown_person_is_not_enrolled,
+                    forget_removes_the_person,
                 ]
             );
         }
@@ -188,6 +189,10 @@ where
 
     async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, crate::StoreError> {
         self.store.get(person).await
+    }
+
+    async fn forget(&self, person: &str) -> Result<bool, crate::StoreError> {
+        self.store.forget(person).await
     }
 }
 
