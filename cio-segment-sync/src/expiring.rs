@@ -81,6 +81,11 @@ impl<K: Hash + Eq + Clone, V> ExpiringMap<K, V> {
         );
     }
 
+    /// A snapshot of every key held (expired ones not yet purged included).
+    pub(crate) fn keys(&self) -> Vec<K> {
+        self.slots.keys().cloned().collect()
+    }
+
     /// Drops every entry expired at `now`.
     pub(crate) fn purge_expired(&mut self, now: Instant) {
         while let Some(entry) = self.by_expiry.first_entry() {

@@ -194,6 +194,20 @@ impl ActivityStore for MemoryActivityStore {
     async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, StoreError> {
         Ok(self.lock().people.get(person).copied())
     }
+
+    async fn forget(&self, person: &str) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        let Some((last, enrolled)) = state.people.remove(person) else {
+            return Ok(false);
+        };
+        let index = if enrolled {
+            &mut state.enrolled
+        } else {
+            &mut state.candidates
+        };
+        index.remove(&(last, person.to_owned()));
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

@@ -88,6 +88,9 @@ pub trait ActivityStore: fmt::Debug + Send + Sync + 'static {
 
     /// The person's last activity and whether they are enrolled, if known.
     async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, StoreError>;
+
+    /// Removes everything known about `person`. Returns whether they were known.
+    async fn forget(&self, person: &str) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -111,5 +114,9 @@ impl<T: ActivityStore + ?Sized> ActivityStore for Arc<T> {
 
     async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, StoreError> {
         (**self).get(person).await
+    }
+
+    async fn forget(&self, person: &str) -> Result<bool, StoreError> {
+        (**self).forget(person).await
     }
 }

@@ -156,6 +156,25 @@ impl IdentityStore for MemoryIdentityStore {
         }
         Ok(())
     }
+
+    async fn forget(&self, user_id: &str) -> Result<usize, StoreError> {
+        let now = Instant::now();
+        let mut links = self.lock();
+        let Some(person) = canonical(&mut links, &IdentityKey::UserId(user_id.to_owned()), now)
+        else {
+            return Ok(0);
+        };
+        let mut doomed = Vec::new();
+        for key in links.keys() {
+            if canonical(&mut links, &key, now).as_deref() == Some(person.as_str()) {
+                doomed.push(key);
+            }
+        }
+        for key in &doomed {
+            links.remove(key);
+        }
+        Ok(doomed.len())
+    }
 }
 
 #[cfg(test)]

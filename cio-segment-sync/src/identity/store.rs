@@ -90,6 +90,11 @@ pub trait IdentityStore: fmt::Debug + Send + Sync + 'static {
     /// Merges `secondary` into `primary`: every key of the secondary now resolves to the
     /// primary, and so does the secondary's userId.
     async fn merge(&self, primary: &str, secondary: &str) -> Result<(), StoreError>;
+
+    /// Forgets the person `user_id` resolves to: every key that resolves to them (their own
+    /// userId, anonymousIds, emails, people merged into them) is removed. Returns how many
+    /// links were removed. For deletion and suppression requests.
+    async fn forget(&self, user_id: &str) -> Result<usize, StoreError>;
 }
 
 #[async_trait]
@@ -104,5 +109,9 @@ impl<T: IdentityStore + ?Sized> IdentityStore for Arc<T> {
 
     async fn merge(&self, primary: &str, secondary: &str) -> Result<(), StoreError> {
         (**self).merge(primary, secondary).await
+    }
+
+    async fn forget(&self, user_id: &str) -> Result<usize, StoreError> {
+        (**self).forget(user_id).await
     }
 }

@@ -95,6 +95,18 @@ return {last, redis.call('SISMEMBER', KEYS[2], ARGV[1])}
     )
 });
 
+/// KEYS: last, candidates, enrolled. ARGV: person. Returns 1 when the person was known.
+static FORGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local known = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return known
+",
+    )
+});
+
 /// An [`ActivityStore`] shared by every worker connected to the same Redis and prefix.
 ///
 /// Keys: `<prefix>activity:last` (hash), `<prefix>activity:candidates` (sorted set),
@@ -247,5 +259,23 @@ impl ActivityStore for RedisActivityStore {
             }
             _ => Err(corrupt("unexpected answer")),
         }
+    }
+
+    async fn forget(&self, person: &str) -> Result<bool, StoreError> {
+        let [last, candidates, enrolled] = self.keys();
+        let person = person.to_owned();
+        let known: i64 = self
+            .conn
+            .run(STORE, |mut c| async move {
+                FORGET
+                    .key(last)
+                    .key(candidates)
+                    .key(enrolled)
+                    .arg(person)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(known == 1)
     }
 }

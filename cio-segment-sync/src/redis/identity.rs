@@ -28,13 +28,19 @@ end
 ";
 
 /// ARGV: prefix, ttl ms, user id, storage keys… Returns a flat list of moved (key, person).
+/// Every key is also listed in `rev:<person>`, the set of keys of its (canonical) person, so a
+/// person can be forgotten without scanning.
 static LINK: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{CANON}
 local ttl = ARGV[2]
 local user = ARGV[3]
 local person = canon('user:' .. user) or user
-if person == user then redis.call('SET', prefix .. 'user:' .. user, user, 'PX', ttl) end
+local rev = prefix .. 'rev:' .. person
+if person == user then
+  redis.call('SET', prefix .. 'user:' .. user, user, 'PX', ttl)
+  redis.call('SADD', rev, 'user:' .. user)
+end
 local moved = {{}}
 for i = 4, #ARGV do
   local k = ARGV[i]
@@ -42,9 +48,14 @@ for i = 4, #ARGV do
   if previous and previous ~= person then
     table.insert(moved, k)
     table.insert(moved, previous)
+    redis.call('SREM', prefix .. 'rev:' .. previous, k)
   end
-  if k ~= 'user:' .. person then redis.call('SET', prefix .. k, person, 'PX', ttl) end
+  if k ~= 'user:' .. person then
+    redis.call('SET', prefix .. k, person, 'PX', ttl)
+    redis.call('SADD', rev, k)
+  end
 end
+redis.call('PEXPIRE', rev, ttl)
 return moved
 "
     ))
@@ -54,7 +65,7 @@ return moved
 static RESOLVE: LazyLock<Script> =
     LazyLock::new(|| Script::new(&format!("{CANON}\nreturn canon(ARGV[2])")));
 
-/// ARGV: prefix, ttl ms, primary, secondary.
+/// ARGV: prefix, ttl ms, primary, secondary. The secondary's keys join the primary's set.
 static MERGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
         r"{CANON}
@@ -64,18 +75,52 @@ local secondary = ARGV[4]
 local p = canon('user:' .. primary) or primary
 local s = canon('user:' .. secondary) or secondary
 if p == s then return 0 end
-if p == primary then redis.call('SET', prefix .. 'user:' .. p, p, 'PX', ttl) end
+local rev_p = prefix .. 'rev:' .. p
+local rev_s = prefix .. 'rev:' .. s
+if p == primary then
+  redis.call('SET', prefix .. 'user:' .. p, p, 'PX', ttl)
+  redis.call('SADD', rev_p, 'user:' .. p)
+end
 redis.call('SET', prefix .. 'user:' .. s, p, 'PX', ttl)
-if s ~= secondary then redis.call('SET', prefix .. 'user:' .. secondary, p, 'PX', ttl) end
+redis.call('SADD', rev_p, 'user:' .. s)
+if s ~= secondary then
+  redis.call('SET', prefix .. 'user:' .. secondary, p, 'PX', ttl)
+  redis.call('SADD', rev_p, 'user:' .. secondary)
+end
+redis.call('SUNIONSTORE', rev_p, rev_p, rev_s)
+redis.call('DEL', rev_s)
+redis.call('PEXPIRE', rev_p, ttl)
 return 1
+"
+    ))
+});
+
+/// ARGV: prefix, user id. Deletes every key of the person and returns how many.
+static FORGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        r"{CANON}
+local person = canon('user:' .. ARGV[2])
+if not person then return 0 end
+local rev = prefix .. 'rev:' .. person
+local doomed = {{}}
+for _, k in ipairs(redis.call('SMEMBERS', rev)) do
+  if canon(k) == person then table.insert(doomed, k) end
+end
+local removed = 0
+for _, k in ipairs(doomed) do
+  removed = removed + redis.call('DEL', prefix .. k)
+end
+redis.call('DEL', rev)
+return removed
 "
     ))
 });
 
 /// An [`IdentityStore`] shared by every worker connected to the same Redis and prefix.
 ///
-/// Each link is a key `<prefix>id:<anon|user|email>:<value>` holding the userId it points at,
-/// with a TTL refreshed whenever it is written (35 days by default: Customer.io attaches
+/// Each link is a key `<prefix>id:<anon|user|email>:<value>` holding the userId it points at;
+/// `<prefix>id:rev:<userId>` lists the keys of each person so [`forget`](IdentityStore::forget)
+/// needs no scan. Keys carry a TTL refreshed whenever they are written (35 days by default: Customer.io attaches
 /// anonymous events of the last 30 days).
 #[derive(Debug, Clone)]
 pub struct RedisIdentityStore {
@@ -165,5 +210,17 @@ impl IdentityStore for RedisIdentityStore {
             })
             .await?;
         Ok(())
+    }
+
+    async fn forget(&self, user_id: &str) -> Result<usize, StoreError> {
+        let prefix = self.prefix();
+        let user = user_id.to_owned();
+        let removed: i64 = self
+            .conn
+            .run(STORE, |mut c| async move {
+                FORGET.arg(prefix).arg(user).invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(usize::try_from(removed).unwrap_or(0))
     }
 }

@@ -102,3 +102,22 @@ pub async fn unknown_person_is_not_enrolled(store: &dyn ActivityStore) {
     assert!(!store.enroll("conf-nobody", 0).await.unwrap());
     assert_eq!(store.get("conf-nobody").await.unwrap(), None);
 }
+
+/// Forgetting a person removes them from the record, the listing and the enrolments.
+pub async fn forget_removes_the_person(store: &dyn ActivityStore) {
+    store.record("conf-g", 10).await.unwrap();
+    store.record("conf-h", 10).await.unwrap();
+    store.record("conf-e2", 5).await.unwrap();
+    assert!(store.enroll("conf-e2", 5).await.unwrap());
+    assert!(store.forget("conf-g").await.unwrap());
+    assert!(store.forget("conf-e2").await.unwrap());
+    assert!(!store.forget("conf-g").await.unwrap());
+    assert_eq!(store.get("conf-g").await.unwrap(), None);
+    assert_eq!(store.get("conf-e2").await.unwrap(), None);
+    assert_eq!(
+        all_inactive(store, 100, 10).await,
+        vec![("conf-h".to_owned(), 10)]
+    );
+    // A forgotten person who comes back starts afresh, not enrolled.
+    assert!(!store.record("conf-e2", 50).await.unwrap().reactivated);
+}

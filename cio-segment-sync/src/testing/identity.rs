@@ -128,3 +128,34 @@ pub async fn merge_of_unknown_people_is_recorded(store: &dyn IdentityStore) {
         Some("conf-new-p")
     );
 }
+
+/// Forgetting a person removes every key that resolves to them, merged people included, and
+/// nobody else's.
+pub async fn forget_removes_every_key_of_the_person(store: &dyn IdentityStore) {
+    store
+        .link(
+            "conf-f",
+            &[anon("conf-fa"), IdentityKey::email("f@example.com")],
+        )
+        .await
+        .unwrap();
+    store.link("conf-old", &[anon("conf-olda")]).await.unwrap();
+    store.merge("conf-f", "conf-old").await.unwrap();
+    store.link("conf-other", &[anon("conf-oa")]).await.unwrap();
+    let removed = store.forget("conf-old").await.unwrap();
+    assert_eq!(removed, 5, "own id, anon, email, merged id, merged anon");
+    for key in [
+        user("conf-f"),
+        anon("conf-fa"),
+        IdentityKey::email("f@example.com"),
+        user("conf-old"),
+        anon("conf-olda"),
+    ] {
+        assert_eq!(resolved(store, &key).await, None, "{key:?}");
+    }
+    assert_eq!(
+        resolved(store, &anon("conf-oa")).await.as_deref(),
+        Some("conf-other")
+    );
+    assert_eq!(store.forget("conf-nobody").await.unwrap(), 0);
+}

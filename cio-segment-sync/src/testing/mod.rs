@@ -72,6 +72,7 @@ macro_rules! identity_store_conformance {
                     merge_moves_every_key,
                     merge_chains_without_cycles,
                     merge_of_unknown_people_is_recorded,
+                    forget_removes_every_key_of_the_person,
                 ]
             );
         }
@@ -97,6 +98,7 @@ macro_rules! activity_store_conformance {
                     enroll_once_then_reactivate,
                     enroll_loses_to_racing_activity,
                     unknown_person_is_not_enrolled,
+                    forget_removes_the_person,
                 ]
             );
         }
@@ -278,6 +280,10 @@ where
     async fn get(&self, person: &str) -> Result<Option<(i64, bool)>, crate::StoreError> {
         self.store.get(person).await
     }
+
+    async fn forget(&self, person: &str) -> Result<bool, crate::StoreError> {
+        self.store.forget(person).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -318,5 +324,9 @@ where
 
     async fn merge(&self, primary: &str, secondary: &str) -> Result<(), crate::StoreError> {
         self.store.merge(primary, secondary).await
+    }
+
+    async fn forget(&self, user_id: &str) -> Result<usize, crate::StoreError> {
+        self.store.forget(user_id).await
     }
 }
