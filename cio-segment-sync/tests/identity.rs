@@ -160,6 +160,11 @@ impl IdentityStore for ReadOnly {
         self.writes.fetch_add(1, Ordering::SeqCst);
         Err(refused())
     }
+
+    async fn forget(&self, _: &str) -> Result<usize, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Err(refused())
+    }
 }
 
 #[tokio::test]
