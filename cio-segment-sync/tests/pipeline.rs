@@ -814,3 +814,88 @@ async fn stats_count_each_message_once_by_how_it_ended() {
         (1, 1, 1, 1, 2, 1, 1, 1, 1)
     );
 }
+
+#[tokio::test]
+async fn a_delivered_deletion_forgets_the_person_and_a_failed_one_does_not() {
+    let h = harness(FakeDeliver::default().script("User Deleted", &[Answer::Fail]));
+    let identify = message(json!({
+        "type": "identify", "messageId": "g-1", "userId": "u-gone", "anonymousId": "a-gone"
+    }));
+    let deletion = track("g-2", "u-gone", "User Deleted");
+    let later = |id: &str| {
+        message(
+            json!({"type": "track", "messageId": id, "anonymousId": "a-gone", "event": "Visited"}),
+        )
+    };
+    assert_eq!(
+        h.pipeline.process(&identify).await.unwrap(),
+        Outcome::Delivered
+    );
+
+    // The deletion fails: nothing is forgotten, the anonymousId still reaches the person.
+    assert!(h.pipeline.process(&deletion).await.is_err());
+    assert_eq!(
+        h.pipeline.process(&later("g-3")).await.unwrap(),
+        Outcome::Delivered
+    );
+    assert_eq!(h.deliver.calls().last().unwrap().0, "id:u-gone");
+
+    // The source retries the deletion: delivered, and the person's links are gone.
+    assert_eq!(
+        h.pipeline.process(&deletion).await.unwrap(),
+        Outcome::Delivered
+    );
+    assert_eq!(
+        h.pipeline.process(&later("g-4")).await.unwrap(),
+        Outcome::Delivered
+    );
+    assert_eq!(h.deliver.calls().last().unwrap().0, "anonymous_id:a-gone");
+}
+
+/// Resolves every message to one person, but cannot record anything after delivery.
+#[derive(Debug)]
+struct ForgetFails;
+
+#[async_trait]
+impl IdentityResolver for ForgetFails {
+    async fn resolve(&self, _: &Message) -> Result<Target, StoreError> {
+        Ok(Target::Person {
+            identifier: cio_segment_sync::customerio_client::Identifier::id("u-1"),
+            anonymous_id: None,
+        })
+    }
+
+    async fn delivered(&self, _: &Message, _: &Target) -> Result<(), StoreError> {
+        Err(StoreError::Unavailable {
+            store: "test identity store",
+            source: Box::new(Refused),
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_update_after_delivery_releases_the_message_for_a_retry() {
+    let deduper = Arc::new(MemoryDeduper::default());
+    let deliver = Arc::new(FakeDeliver::default());
+    let pipeline = SyncPipeline::builder(deliver.clone())
+        .mapper(Arc::new(TestMapper))
+        .deduper(deduper.clone())
+        .resolver(Arc::new(ForgetFails))
+        .build();
+    let err = pipeline
+        .process(&track("h-1", "u-1", "User Deleted"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PipelineError::Store {
+                step: Step::Identity,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(deliver.calls().len(), 1);
+    assert!(is_released(&deduper, "h-1").await);
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use customerio_client::Identifier;
-use segment_model::{Id, Message};
+use segment_model::{Id, LifecycleEvent, Message};
 
 use super::store::{IdentityKey, IdentityStore};
 use super::target::{SkipReason, Target};
@@ -61,6 +61,15 @@ pub trait IdentityResolver: fmt::Debug + Send + Sync + 'static {
     /// Who `message` is about. A store failure means "try again later": the caller must not
     /// ack the message's source.
     async fn resolve(&self, message: &Message) -> Result<Target, StoreError>;
+
+    /// Called by the pipeline once Customer.io accepted the operations written for `message`
+    /// about `target` (not after a dead letter). An error makes the pipeline release the
+    /// message so the source retries it. The default does nothing; [`StoreResolver`] forgets a
+    /// deleted person's links here.
+    async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
+        let _ = (message, target);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -68,12 +77,20 @@ impl<T: IdentityResolver + ?Sized> IdentityResolver for Arc<T> {
     async fn resolve(&self, message: &Message) -> Result<Target, StoreError> {
         (**self).resolve(message).await
     }
+
+    async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
+        (**self).delivered(message, target).await
+    }
 }
 
 #[async_trait]
 impl<T: IdentityResolver + ?Sized> IdentityResolver for Box<T> {
     async fn resolve(&self, message: &Message) -> Result<Target, StoreError> {
         (**self).resolve(message).await
+    }
+
+    async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
+        (**self).delivered(message, target).await
     }
 }
 
@@ -176,7 +193,9 @@ impl ResolverConfig {
 ///   and that delivery fails, the store already resolves `previousId` to the userId's person,
 ///   so the source's retry is answered as a stitch (`anonymous_id`) instead of a merge.
 /// - **group** messages resolve the person who belongs to the group, like events.
-/// - **delete** resolves the person to delete; it is never anonymous.
+/// - **delete** resolves the person to delete; it is never anonymous. Once the delete was
+///   delivered ([`IdentityResolver::delivered`]), the person's links are forgotten — after a
+///   `delete` message and after a `User Deleted` or `User Suppressed` track alike.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -473,6 +492,38 @@ impl IdentityResolver for StoreResolver {
                     .await
             }
         }
+    }
+
+    /// After a delete (a `delete` message, or a `User Deleted` / `User Suppressed` track)
+    /// reached Customer.io, forgets every link of that person, so a later message carrying one
+    /// of their old anonymousIds or emails does not recreate them. Done after delivery, not at
+    /// resolution, so a delete whose delivery failed resolves the same way when retried.
+    async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
+        if !removes_person(message) || !matches!(target, Target::Person { .. }) {
+            return Ok(());
+        }
+        let ids = Ids::of(message);
+        let person = match &ids.user_id {
+            Some(user_id) => Some(user_id.clone()),
+            None => self.linked_person(&ids, context_email(message)).await?,
+        };
+        if let Some(person) = person {
+            let removed = self.store.forget(&person).await?;
+            tracing::debug!(removed, "Forgot the identity links of a deleted person.");
+        }
+        Ok(())
+    }
+}
+
+/// Whether `message` removes its person from Customer.io.
+fn removes_person(message: &Message) -> bool {
+    match message {
+        Message::Delete(_) => true,
+        Message::Track(_) => matches!(
+            message.event().and_then(LifecycleEvent::from_name),
+            Some(LifecycleEvent::UserDeleted | LifecycleEvent::UserSuppressed)
+        ),
+        _ => false,
     }
 }
 

@@ -29,6 +29,7 @@
 //! | the loop guard recognises an echo | commit | `Ok(Skipped { OwnEcho })` |
 //! | identity or mapping says skip | commit | `Ok(Skipped { reason })` |
 //! | Customer.io accepted the operations | commit | `Ok(Delivered)` |
+//! | … but the resolver's follow-up ([`delivered`](crate::identity::IdentityResolver::delivered), e.g. forgetting a deleted person) failed | release | `Err(Store)` |
 //! | the operations were dead-lettered | commit | `Ok(DeadLettered { reason })` |
 //! | delivery failed otherwise (queue closed, item dropped) | release | `Err(Delivery)` |
 //! | a store failed | release | `Err(Store)` |

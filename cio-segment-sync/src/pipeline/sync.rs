@@ -160,7 +160,16 @@ impl SyncPipeline {
             .await
             .map_err(PipelineError::Delivery)?
         {
-            Delivered::Accepted => Ok(Outcome::Delivered),
+            Delivered::Accepted => {
+                self.resolver
+                    .delivered(message, &target)
+                    .await
+                    .map_err(|source| PipelineError::Store {
+                        step: Step::Identity,
+                        source,
+                    })?;
+                Ok(Outcome::Delivered)
+            }
             Delivered::DeadLettered { reason } => Ok(Outcome::DeadLettered { reason }),
         }
     }

@@ -520,3 +520,68 @@ pub async fn events_link_when_configured(store: Arc<dyn IdentityStore>) {
         merge(Identifier::id("rc-u1"), Identifier::id("rc-u2"))
     );
 }
+
+/// Once a delete was delivered, the person's links are forgotten: their old anonymousId no
+/// longer reaches them. Before delivery nothing is forgotten, so a retried delete resolves the
+/// same way.
+pub async fn delivered_delete_forgets_the_person(store: Arc<dyn IdentityStore>) {
+    let r = resolver(store);
+    resolve(
+        &r,
+        json!({"type": "identify", "userId": "rc-u1", "anonymousId": "rc-a1",
+               "traits": {"email": "rc-del@example.com"}}),
+    )
+    .await;
+    let delete = message(json!({"type": "delete", "userId": "rc-u1"}));
+    let target = r.resolve(&delete).await.unwrap();
+    assert_eq!(target, person(Identifier::id("rc-u1")));
+    let page = json!({"type": "page", "anonymousId": "rc-a1"});
+    assert_eq!(
+        resolve(&r, page.clone()).await,
+        person(Identifier::id("rc-u1"))
+    );
+    r.delivered(&delete, &target).await.unwrap();
+    assert_eq!(
+        resolve(&r, page).await,
+        Target::Anonymous {
+            anonymous_id: "rc-a1".into()
+        }
+    );
+    assert_eq!(
+        resolve(
+            &r,
+            json!({"type": "track", "event": "E",
+                   "context": {"traits": {"email": "rc-del@example.com"}}})
+        )
+        .await,
+        person(Identifier::email("rc-del@example.com"))
+    );
+}
+
+/// A delivered `User Suppressed` track forgets the person too; an ordinary event does not.
+pub async fn delivered_suppression_forgets_the_person(store: Arc<dyn IdentityStore>) {
+    let r = resolver(store);
+    resolve(
+        &r,
+        json!({"type": "identify", "userId": "rc-u1", "anonymousId": "rc-a1"}),
+    )
+    .await;
+    let page = json!({"type": "page", "anonymousId": "rc-a1"});
+    let ordinary = message(json!({"type": "track", "userId": "rc-u1", "event": "Paid"}));
+    let target = r.resolve(&ordinary).await.unwrap();
+    r.delivered(&ordinary, &target).await.unwrap();
+    assert_eq!(
+        resolve(&r, page.clone()).await,
+        person(Identifier::id("rc-u1"))
+    );
+    let suppress =
+        message(json!({"type": "track", "anonymousId": "rc-a1", "event": "User Suppressed"}));
+    let target = r.resolve(&suppress).await.unwrap();
+    r.delivered(&suppress, &target).await.unwrap();
+    assert_eq!(
+        resolve(&r, page).await,
+        Target::Anonymous {
+            anonymous_id: "rc-a1".into()
+        }
+    );
+}
