@@ -1,5 +1,6 @@
 //! Identity resolution through the public API: a person's journey, workers sharing a store,
-//! and store failures. (Each rule on its own is covered by the `store_resolver_conformance!`
+//! and store failures. Each message is resolved and then reported delivered, as the pipeline
+//! does once Customer.io accepted it. (Each rule on its own is covered by the `store_resolver_conformance!`
 //! suite in the crate's unit tests.)
 
 use std::sync::Arc;
@@ -94,11 +95,10 @@ async fn a_visitor_signs_up_and_merges_an_old_account() {
         ),
     ];
     for (index, (input, expected)) in steps.into_iter().enumerate() {
-        assert_eq!(
-            r.resolve(&message(input)).await.unwrap(),
-            expected,
-            "step {index}"
-        );
+        let msg = message(input);
+        let target = r.resolve(&msg).await.unwrap();
+        assert_eq!(target, expected, "step {index}");
+        r.delivered(&msg, &target).await.unwrap();
     }
 }
 
@@ -107,12 +107,9 @@ async fn workers_sharing_a_store_share_links() {
     let store: Arc<dyn IdentityStore> = Arc::new(MemoryIdentityStore::default());
     let worker_a = resolver(store.clone());
     let worker_b = resolver(store);
-    worker_a
-        .resolve(&message(
-            json!({"type": "identify", "userId": "usr-5", "anonymousId": "anon-5"}),
-        ))
-        .await
-        .unwrap();
+    let identify = message(json!({"type": "identify", "userId": "usr-5", "anonymousId": "anon-5"}));
+    let target = worker_a.resolve(&identify).await.unwrap();
+    worker_a.delivered(&identify, &target).await.unwrap();
     assert_eq!(
         worker_b
             .resolve(&message(
@@ -171,25 +168,38 @@ impl IdentityStore for ReadOnly {
 async fn store_failures_are_returned_not_guessed_around() {
     let store = Arc::new(ReadOnly::default());
     let r = resolver(store.clone());
+    // Resolving only reads: it works on a read-only store.
     let identify = message(json!({"type": "identify", "userId": "u", "anonymousId": "a"}));
+    let target = r.resolve(&identify).await.unwrap();
+    assert_eq!(
+        target,
+        Target::Person {
+            identifier: Identifier::id("u"),
+            anonymous_id: Some("a".into()),
+        }
+    );
+    assert_eq!(store.writes.load(Ordering::SeqCst), 0);
+    // Writing the links after delivery fails, and says so.
     assert!(matches!(
-        r.resolve(&identify).await,
+        r.delivered(&identify, &target).await,
         Err(StoreError::Unavailable { .. })
     ));
     let alias = message(json!({"type": "alias", "previousId": "a", "userId": "u"}));
+    let target = r.resolve(&alias).await.unwrap();
     assert!(matches!(
-        r.resolve(&alias).await,
+        r.delivered(&alias, &target).await,
         Err(StoreError::Unavailable { .. })
     ));
-    assert_eq!(store.writes.load(Ordering::SeqCst), 2);
-    // Reads alone still work: events need no write.
+    let delete = message(json!({"type": "delete", "userId": "u"}));
+    let target = r.resolve(&delete).await.unwrap();
+    assert!(matches!(
+        r.delivered(&delete, &target).await,
+        Err(StoreError::Unavailable { .. })
+    ));
+    assert_eq!(store.writes.load(Ordering::SeqCst), 3);
+    // An event implies no write.
     let track = message(json!({"type": "track", "userId": "u", "event": "E"}));
-    assert_eq!(
-        r.resolve(&track).await.unwrap(),
-        Target::Person {
-            identifier: Identifier::id("u"),
-            anonymous_id: None,
-        }
-    );
-    assert_eq!(store.writes.load(Ordering::SeqCst), 2);
+    let target = r.resolve(&track).await.unwrap();
+    r.delivered(&track, &target).await.unwrap();
+    assert_eq!(store.writes.load(Ordering::SeqCst), 3);
 }

@@ -63,9 +63,9 @@ pub trait IdentityResolver: fmt::Debug + Send + Sync + 'static {
     async fn resolve(&self, message: &Message) -> Result<Target, StoreError>;
 
     /// Called by the pipeline once Customer.io accepted the operations written for `message`
-    /// about `target` (not after a dead letter). An error makes the pipeline release the
-    /// message so the source retries it. The default does nothing; [`StoreResolver`] forgets a
-    /// deleted person's links here.
+    /// about `target` (not after a skip or a dead letter). An error makes the pipeline release
+    /// the message so the source retries it. The default does nothing; [`StoreResolver`] writes
+    /// the message's identity links here, and forgets a deleted person's.
     async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
         let _ = (message, target);
         Ok(())
@@ -162,40 +162,41 @@ impl ResolverConfig {
 ///
 /// # Links
 ///
-/// Each person is named in the store by their userId. A person becomes known to the store
-/// through an identify or an alias (and, with [`ResolverConfig::link_from_events`], through
-/// any event carrying their userId); events otherwise only read.
+/// Each person is named in the store by their userId. [`resolve`](IdentityResolver::resolve)
+/// only reads the store; the links a message implies are written by
+/// [`delivered`](IdentityResolver::delivered), once Customer.io accepted it (the pipeline calls
+/// it). So the store mirrors what Customer.io was told, and a message whose delivery failed
+/// resolves exactly the same way when the source retries it. A message that was skipped or
+/// dead-lettered writes no link.
 ///
-/// - **identify** with a userId links the message's anonymousId and email to that userId, and
-///   the target carries the anonymousId (`Target::Person { anonymous_id: Some(..) }`) so
-///   Customer.io attaches that anonymous activity to the person. It is carried every time the
-///   identify has one, not only the first time: a retried identify must stitch as well.
+/// - **identify** with a userId links the message's anonymousId and email to that userId (and
+///   makes the userId a known person), and the target carries the anonymousId
+///   (`Target::Person { anonymous_id: Some(..) }`) so Customer.io attaches that anonymous
+///   activity to the person. It is carried every time the identify has one, not only the first
+///   time.
 /// - A message **without a userId** whose anonymousId (or email) is linked goes to that person.
 /// - An identify with neither a userId nor a known anonymousId goes to its email when it has
 ///   one (and links nothing: the store is keyed by userId), otherwise it is skipped with
 ///   [`SkipReason::AnonymousNotAllowed`] (traits of somebody unknown have nowhere to go).
+/// - Events write nothing, unless [`ResolverConfig::link_from_events`] is on: then an event's
+///   userId becomes a known person and its anonymousId is linked to it.
 /// - Every userId is followed through the store's merges, so a message for a person merged
 ///   away earlier reaches the person they were merged into.
 /// - **alias** (`previousId` → `userId`): when `previousId` is a known person — a userId the
 ///   store knows, an anonymousId or email linked to a person, or a value that can only name a
 ///   person (a `cio_` id or an email address) — the answer is [`Target::Merge`] of that person
-///   into the userId's person, and the store records the merge. Otherwise `previousId` is an
-///   unknown anonymousId: it is linked to the userId and the answer is a person carrying it as
-///   `anonymous_id`. Both sides already being one person gives [`SkipReason::AlreadyMerged`],
-///   except when `previousId` was merged *by name* into the userId's person before: the merge
-///   is then answered again, so an alias whose first delivery failed is still delivered when
-///   the source retries it (Customer.io deletes a merged secondary, so repeating a merge
-///   changes nothing there). An unknown anonymousId linked by an earlier attempt is likewise
-///   answered with the same stitch again.
-///
-///   Known limit: links are written when the message is resolved, before delivery. When an
-///   alias merges the person behind a *linked* anonymousId or email into the userId's person
-///   and that delivery fails, the store already resolves `previousId` to the userId's person,
-///   so the source's retry is answered as a stitch (`anonymous_id`) instead of a merge.
+///   into the userId's person, and the store records the merge once it is delivered. Otherwise
+///   `previousId` is an unknown anonymousId: the answer is the userId's person carrying it as
+///   `anonymous_id`, and it is linked to them. Both sides already being one person gives
+///   [`SkipReason::AlreadyMerged`], except when `previousId` was merged *by name* into the
+///   userId's person before: the merge is then answered again (Customer.io deleted the merged
+///   secondary, so repeating the merge changes nothing there). An anonymousId already linked to
+///   the userId's person is answered with the same stitch again.
 /// - **group** messages resolve the person who belongs to the group, like events.
 /// - **delete** resolves the person to delete; it is never anonymous. Once the delete was
-///   delivered ([`IdentityResolver::delivered`]), the person's links are forgotten — after a
-///   `delete` message and after a `User Deleted` or `User Suppressed` track alike.
+///   delivered, the person's links are forgotten — after a `delete` message and after a
+///   `User Deleted` or `User Suppressed` track alike — so a later message carrying one of their
+///   old anonymousIds or emails does not recreate them.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -214,10 +215,14 @@ impl ResolverConfig {
 /// let identify = Message::from_str(
 ///     r#"{"type":"identify","userId":"u-7","anonymousId":"a-1","traits":{"email":"x@example.com"}}"#,
 /// )?;
+/// let target = resolver.resolve(&identify).await?;
 /// assert_eq!(
-///     resolver.resolve(&identify).await?,
+///     target,
 ///     Target::Person { identifier: Identifier::id("u-7"), anonymous_id: Some("a-1".into()) }
 /// );
+/// // Customer.io accepted the identify (the pipeline reports it):
+/// resolver.delivered(&identify, &target).await?;
+///
 /// // A later anonymous-only event from the same browser reaches the person.
 /// let page = Message::from_str(r#"{"type":"page","anonymousId":"a-1"}"#)?;
 /// assert_eq!(
@@ -284,7 +289,63 @@ impl StoreResolver {
         }
     }
 
-    async fn resolve_identify(&self, ids: &Ids, email: Option<&str>) -> Result<Target, StoreError> {
+    fn merge_target(&self, primary: &str, secondary: &str) -> Target {
+        Target::Merge {
+            primary: self.identifier_for(primary),
+            secondary: self.identifier_for(secondary),
+        }
+    }
+
+    /// The target of `message` and the links it implies, by reading the store only.
+    async fn plan(&self, message: &Message) -> Result<(Target, Links), StoreError> {
+        let ids = Ids::of(message);
+        match message {
+            Message::Identify(identify) => {
+                let email = identify
+                    .traits
+                    .as_ref()
+                    .and_then(|t| t.email())
+                    .and_then(non_blank)
+                    .or_else(|| context_email(message));
+                self.plan_identify(&ids, email).await
+            }
+            Message::Alias(alias) => {
+                let previous = alias.previous_id.as_ref().and_then(text);
+                self.plan_alias(ids.user_id.as_deref(), previous.as_deref())
+                    .await
+            }
+            Message::Delete(_) => {
+                let target = self
+                    .resolve_person(&ids, context_email(message), false)
+                    .await?;
+                Ok((target, Links::None))
+            }
+            // Track, page, screen, group, and kinds added later: the person the call is about.
+            _ => {
+                let target = self
+                    .resolve_person(&ids, context_email(message), true)
+                    .await?;
+                let links = match &ids.user_id {
+                    Some(user_id) if self.config.link_from_events => Links::Link {
+                        user_id: user_id.clone(),
+                        keys: ids
+                            .anonymous_id
+                            .iter()
+                            .map(|anonymous_id| IdentityKey::AnonymousId(anonymous_id.clone()))
+                            .collect(),
+                    },
+                    _ => Links::None,
+                };
+                Ok((target, links))
+            }
+        }
+    }
+
+    async fn plan_identify(
+        &self,
+        ids: &Ids,
+        email: Option<&str>,
+    ) -> Result<(Target, Links), StoreError> {
         if let Some(user_id) = &ids.user_id {
             let mut keys = Vec::with_capacity(2);
             if let Some(anonymous_id) = &ids.anonymous_id {
@@ -293,30 +354,27 @@ impl StoreResolver {
             if let Some(email) = email {
                 keys.push(IdentityKey::email(email));
             }
-            let outcome = self.store.link(user_id, &keys).await?;
-            for (key, _) in &outcome.moved {
-                tracing::debug!(
-                    key_kind = key.kind(),
-                    "An identity key moved from one person to another on identify."
-                );
-            }
             let person = self.canonical(user_id).await?;
-            return Ok(self.person(&person, ids.anonymous_id.clone()));
+            let target = self.person(&person, ids.anonymous_id.clone());
+            let links = Links::Link {
+                user_id: user_id.clone(),
+                keys,
+            };
+            return Ok((target, links));
         }
-        if let Some(person) = self.linked_person(ids, email).await? {
-            return Ok(self.person(&person, None));
-        }
-        if let Some(email) = email {
-            return Ok(Target::Person {
+        let target = if let Some(person) = self.linked_person(ids, email).await? {
+            self.person(&person, None)
+        } else if let Some(email) = email {
+            Target::Person {
                 identifier: Identifier::email(email),
                 anonymous_id: ids.anonymous_id.clone(),
-            });
-        }
-        Ok(Target::Skip(if ids.anonymous_id.is_some() {
-            SkipReason::AnonymousNotAllowed
+            }
+        } else if ids.anonymous_id.is_some() {
+            Target::Skip(SkipReason::AnonymousNotAllowed)
         } else {
-            SkipReason::NoIdentity
-        }))
+            Target::Skip(SkipReason::NoIdentity)
+        };
+        Ok((target, Links::None))
     }
 
     /// The person a message without a userId belongs to, by its anonymousId, then its email.
@@ -342,24 +400,14 @@ impl StoreResolver {
     }
 
     /// Events, groups and deletes: the person by userId, a linked anonymousId or email, an
-    /// email, or (when `anonymous_ok`) the anonymousId. `link`: whether this call may write
-    /// links (per [`ResolverConfig::link_from_events`]); deletes never do.
+    /// email, or (when `anonymous_ok`) the anonymousId.
     async fn resolve_person(
         &self,
         ids: &Ids,
         email: Option<&str>,
         anonymous_ok: bool,
-        link: bool,
     ) -> Result<Target, StoreError> {
         if let Some(user_id) = &ids.user_id {
-            if link && self.config.link_from_events {
-                let keys: Vec<IdentityKey> = ids
-                    .anonymous_id
-                    .iter()
-                    .map(|anonymous_id| IdentityKey::AnonymousId(anonymous_id.clone()))
-                    .collect();
-                self.store.link(user_id, &keys).await?;
-            }
             let person = self.canonical(user_id).await?;
             return Ok(self.person(&person, None));
         }
@@ -383,18 +431,28 @@ impl StoreResolver {
         }
     }
 
-    async fn resolve_alias(
+    async fn plan_alias(
         &self,
         user_id: Option<&str>,
         previous_id: Option<&str>,
-    ) -> Result<Target, StoreError> {
+    ) -> Result<(Target, Links), StoreError> {
         let (Some(user_id), Some(previous_id)) = (user_id, previous_id) else {
-            return Ok(Target::Skip(SkipReason::NoIdentity));
+            return Ok((Target::Skip(SkipReason::NoIdentity), Links::None));
         };
         if user_id == previous_id {
-            return Ok(Target::Skip(SkipReason::AlreadyMerged));
+            return Ok((Target::Skip(SkipReason::AlreadyMerged), Links::None));
         }
         let primary = self.canonical(user_id).await?;
+        let merge = |secondary: String, email: Option<String>| {
+            (
+                self.merge_target(&primary, &secondary),
+                Links::Merge {
+                    primary: primary.clone(),
+                    secondary,
+                    email,
+                },
+            )
+        };
 
         // 1. previousId is a person's userId the store knows.
         if let Some(secondary) = self
@@ -403,115 +461,129 @@ impl StoreResolver {
             .await?
         {
             if secondary != primary {
-                self.store.merge(&primary, &secondary).await?;
-                return Ok(self.merge(&primary, &secondary));
+                return Ok(merge(secondary, None));
             }
             if previous_id == primary {
                 // The userId was merged into previousId before: nothing is left to merge.
-                return Ok(Target::Skip(SkipReason::AlreadyMerged));
+                return Ok((Target::Skip(SkipReason::AlreadyMerged), Links::None));
             }
-            // previousId was merged into the primary already, perhaps by this very alias on an
-            // attempt whose delivery failed: answer the merge again.
-            return Ok(self.merge(&primary, previous_id));
+            // previousId was merged into the primary already: answer the merge again.
+            return Ok((self.merge_target(&primary, previous_id), Links::None));
         }
 
         // 2. previousId is an anonymousId or email linked to a person.
-        let linked_key = if looks_like_email(previous_id) {
+        let email_shaped = looks_like_email(previous_id);
+        let linked_key = if email_shaped {
             IdentityKey::email(previous_id)
         } else {
             IdentityKey::AnonymousId(previous_id.to_owned())
         };
         if let Some(secondary) = self.store.resolve(&linked_key).await? {
             if secondary != primary {
-                self.store.merge(&primary, &secondary).await?;
-                return Ok(self.merge(&primary, &secondary));
+                return Ok(merge(secondary, None));
             }
-            return Ok(match linked_key {
-                // Linked on an earlier attempt of this alias, or by an identify: stitching
-                // again is harmless, and needed when the earlier attempt was not delivered.
-                IdentityKey::AnonymousId(_) => self.person(&primary, Some(previous_id.to_owned())),
-                _ => Target::Skip(SkipReason::AlreadyMerged),
+            return Ok(if email_shaped {
+                (Target::Skip(SkipReason::AlreadyMerged), Links::None)
+            } else {
+                // Linked already (by an identify or an earlier alias): stitching again is
+                // harmless.
+                (
+                    self.person(&primary, Some(previous_id.to_owned())),
+                    Links::None,
+                )
             });
         }
 
         // 3. previousId can only name a person (a cio_id or an email): merge it.
-        if previous_id.starts_with("cio_") || looks_like_email(previous_id) {
-            self.store.merge(&primary, previous_id).await?;
-            if looks_like_email(previous_id) {
-                self.store
-                    .link(&primary, &[IdentityKey::email(previous_id)])
-                    .await?;
-            }
-            return Ok(self.merge(&primary, previous_id));
+        if previous_id.starts_with("cio_") || email_shaped {
+            let email = email_shaped.then(|| previous_id.to_owned());
+            return Ok(merge(previous_id.to_owned(), email));
         }
 
         // 4. An anonymousId nobody knows: it becomes this person's.
-        self.store
-            .link(
-                &primary,
-                &[IdentityKey::AnonymousId(previous_id.to_owned())],
-            )
-            .await?;
-        Ok(self.person(&primary, Some(previous_id.to_owned())))
+        Ok((
+            self.person(&primary, Some(previous_id.to_owned())),
+            Links::Link {
+                user_id: primary.clone(),
+                keys: vec![IdentityKey::AnonymousId(previous_id.to_owned())],
+            },
+        ))
     }
 
-    fn merge(&self, primary: &str, secondary: &str) -> Target {
-        Target::Merge {
-            primary: self.identifier_for(primary),
-            secondary: self.identifier_for(secondary),
+    async fn write(&self, links: Links) -> Result<(), StoreError> {
+        match links {
+            Links::None => Ok(()),
+            Links::Link { user_id, keys } => {
+                let outcome = self.store.link(&user_id, &keys).await?;
+                for (key, _) in &outcome.moved {
+                    tracing::debug!(
+                        key_kind = key.kind(),
+                        "An identity key moved from one person to another."
+                    );
+                }
+                Ok(())
+            }
+            Links::Merge {
+                primary,
+                secondary,
+                email,
+            } => {
+                self.store.merge(&primary, &secondary).await?;
+                if let Some(email) = email {
+                    self.store
+                        .link(&primary, &[IdentityKey::email(&email)])
+                        .await?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// The store writes a message implies, applied once it was delivered.
+enum Links {
+    None,
+    /// Point `keys` at the person `user_id` (recording them as a known person).
+    Link {
+        user_id: String,
+        keys: Vec<IdentityKey>,
+    },
+    /// Merge `secondary` into `primary`; link `email` to the primary when the secondary was
+    /// named by it.
+    Merge {
+        primary: String,
+        secondary: String,
+        email: Option<String>,
+    },
 }
 
 #[async_trait]
 impl IdentityResolver for StoreResolver {
     async fn resolve(&self, message: &Message) -> Result<Target, StoreError> {
-        let ids = Ids::of(message);
-        match message {
-            Message::Identify(identify) => {
-                let email = identify
-                    .traits
-                    .as_ref()
-                    .and_then(|t| t.email())
-                    .and_then(non_blank)
-                    .or_else(|| context_email(message));
-                self.resolve_identify(&ids, email).await
-            }
-            Message::Alias(alias) => {
-                let previous = alias.previous_id.as_ref().and_then(text);
-                self.resolve_alias(ids.user_id.as_deref(), previous.as_deref())
-                    .await
-            }
-            Message::Delete(_) => {
-                self.resolve_person(&ids, context_email(message), false, false)
-                    .await
-            }
-            // Track, page, screen, group, and kinds added later: the person the call is about.
-            _ => {
-                self.resolve_person(&ids, context_email(message), true, true)
-                    .await
-            }
-        }
+        Ok(self.plan(message).await?.0)
     }
 
-    /// After a delete (a `delete` message, or a `User Deleted` / `User Suppressed` track)
-    /// reached Customer.io, forgets every link of that person, so a later message carrying one
-    /// of their old anonymousIds or emails does not recreate them. Done after delivery, not at
-    /// resolution, so a delete whose delivery failed resolves the same way when retried.
+    /// Writes the links `message` implies (see the type's docs), and after a delete (a `delete`
+    /// message, or a `User Deleted` / `User Suppressed` track) forgets every link of that
+    /// person. The links are worked out again from the store as it is now.
     async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
-        if !removes_person(message) || !matches!(target, Target::Person { .. }) {
+        if removes_person(message) {
+            if !matches!(target, Target::Person { .. }) {
+                return Ok(());
+            }
+            let ids = Ids::of(message);
+            let person = match &ids.user_id {
+                Some(user_id) => Some(user_id.clone()),
+                None => self.linked_person(&ids, context_email(message)).await?,
+            };
+            if let Some(person) = person {
+                let removed = self.store.forget(&person).await?;
+                tracing::debug!(removed, "Forgot the identity links of a deleted person.");
+            }
             return Ok(());
         }
-        let ids = Ids::of(message);
-        let person = match &ids.user_id {
-            Some(user_id) => Some(user_id.clone()),
-            None => self.linked_person(&ids, context_email(message)).await?,
-        };
-        if let Some(person) = person {
-            let removed = self.store.forget(&person).await?;
-            tracing::debug!(removed, "Forgot the identity links of a deleted person.");
-        }
-        Ok(())
+        let (_, links) = self.plan(message).await?;
+        self.write(links).await
     }
 }
 

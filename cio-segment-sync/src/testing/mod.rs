@@ -172,6 +172,8 @@ macro_rules! store_resolver_conformance {
                     delete_resolves_the_person,
                     events_do_not_link_by_default,
                     events_link_when_configured,
+                    links_wait_for_delivery,
+                    alias_retry_after_failed_merge_merges_again,
                     delivered_delete_forgets_the_person,
                     delivered_suppression_forgets_the_person,
                 ]

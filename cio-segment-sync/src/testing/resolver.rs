@@ -26,7 +26,20 @@ fn resolver(store: Arc<dyn IdentityStore>) -> StoreResolver {
     StoreResolver::new(store, ResolverConfig::default())
 }
 
+/// Resolves a message and reports it delivered, as the pipeline does when Customer.io accepted
+/// it.
 async fn resolve(resolver: &StoreResolver, value: Value) -> Target {
+    let message = message(value);
+    let target = resolver.resolve(&message).await.expect("resolve");
+    resolver
+        .delivered(&message, &target)
+        .await
+        .expect("delivered");
+    target
+}
+
+/// Resolves a message whose delivery then fails: nothing is reported delivered.
+async fn resolve_undelivered(resolver: &StoreResolver, value: Value) -> Target {
     resolver.resolve(&message(value)).await.expect("resolve")
 }
 
@@ -519,6 +532,52 @@ pub async fn events_link_when_configured(store: Arc<dyn IdentityStore>) {
         .await,
         merge(Identifier::id("rc-u1"), Identifier::id("rc-u2"))
     );
+}
+
+/// Links are written only once a message is delivered: an identify whose delivery failed
+/// links nothing, and its retry is answered the same way.
+pub async fn links_wait_for_delivery(store: Arc<dyn IdentityStore>) {
+    let r = resolver(store.clone());
+    let identify = json!({"type": "identify", "userId": "rc-u1", "anonymousId": "rc-a1"});
+    let first = resolve_undelivered(&r, identify.clone()).await;
+    assert_eq!(
+        store
+            .resolve(&IdentityKey::AnonymousId("rc-a1".into()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        resolve_undelivered(&r, json!({"type": "page", "anonymousId": "rc-a1"})).await,
+        Target::Anonymous {
+            anonymous_id: "rc-a1".into()
+        }
+    );
+    let retry = resolve(&r, identify).await;
+    assert_eq!(retry, first);
+    assert_eq!(
+        resolve(&r, json!({"type": "page", "anonymousId": "rc-a1"})).await,
+        person(Identifier::id("rc-u1"))
+    );
+}
+
+/// An alias merging the person behind a linked anonymousId, whose delivery failed, is
+/// answered with the same merge when the source retries it.
+pub async fn alias_retry_after_failed_merge_merges_again(store: Arc<dyn IdentityStore>) {
+    let r = resolver(store);
+    resolve(
+        &r,
+        json!({"type": "identify", "userId": "rc-other", "anonymousId": "rc-a9"}),
+    )
+    .await;
+    let alias = json!({"type": "alias", "previousId": "rc-a9", "userId": "rc-main"});
+    let failed = resolve_undelivered(&r, alias.clone()).await;
+    let retry = resolve(&r, alias).await;
+    assert_eq!(
+        failed,
+        merge(Identifier::id("rc-main"), Identifier::id("rc-other"))
+    );
+    assert_eq!(retry, failed);
 }
 
 /// Once a delete was delivered, the person's links are forgotten: their old anonymousId no
