@@ -25,11 +25,16 @@ fn futures_are_send(
     message: Message,
 ) {
     assert_send(async move {
-        let _ = resolver.resolve(&message).await;
+        if let Ok(target) = resolver.resolve(&message).await {
+            let _ = resolver.delivered(&message, &target).await;
+        }
         let mut stamped = message.clone();
         let _ = guard.stamp(&mut stamped).await;
         let _ = guard.check(&message).await;
         let _ = recent.contains("id").await;
+        let _ = recent
+            .remember("id", std::time::Duration::from_secs(1))
+            .await;
         let _ = pipeline.process(&message).await;
         let _ = pipeline.process_batch(vec![message.clone()]).await;
         let _ = concrete.process(&message).await;
