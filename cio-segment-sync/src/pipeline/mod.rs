@@ -29,7 +29,7 @@
 //! | the loop guard recognises an echo | commit | `Ok(Skipped { OwnEcho })` |
 //! | identity or mapping says skip | commit | `Ok(Skipped { reason })` |
 //! | Customer.io accepted the operations | commit | `Ok(Delivered)` |
-//! | … but the resolver's follow-up ([`delivered`](crate::identity::IdentityResolver::delivered), e.g. forgetting a deleted person) failed | release | `Err(Store)` |
+//! | … but the resolver's follow-up ([`delivered`](crate::identity::IdentityResolver::delivered): writing identity links, forgetting a deleted person) failed | release | `Err(Store)` |
 //! | the operations were dead-lettered | commit | `Ok(DeadLettered { reason })` |
 //! | delivery failed otherwise (queue closed, item dropped) | release | `Err(Delivery)` |
 //! | a store failed | release | `Err(Store)` |
@@ -39,6 +39,21 @@
 //! was allowed to and recorded it with its reason, so the source's retry would only repeat the
 //! failure; replay it from the dead-letter sink instead. A released claim lets the source's retry
 //! through: a failed delivery followed by a retry is delivered, never skipped as a duplicate.
+//!
+//! Identity links are written only after Customer.io accepted a message, so a message whose
+//! delivery failed is resolved exactly the same way when it comes back.
+//!
+//! # Batches
+//!
+//! [`Pipeline::process_batch`] runs messages about different people concurrently and each
+//! person's messages in input order (an identify is delivered, and its links written, before
+//! that person's next event is resolved). After a retryable failure the rest of that person's
+//! messages in the batch are not attempted ([`PipelineError::Blocked`]).
+//!
+//! # Counters
+//!
+//! [`SyncPipeline::stats`] counts how messages ended ([`PipelineStats`]); with the `metrics`
+//! feature the counts are also exported through the `metrics` facade.
 //!
 //! # Messages without a messageId
 //!
