@@ -276,3 +276,54 @@ async fn an_operation_the_sink_refuses_is_recorded_as_a_dead_letter() {
         json!({"type": "person", "action": "event", "identifiers": {"id": "u-1"}, "name": "Paid"})
     );
 }
+
+#[tokio::test]
+async fn a_batch_reaches_customerio_with_each_persons_events_in_order() {
+    let server = MockServer::start().await;
+    // How the dispatcher groups operations into requests depends on timing; what is asserted
+    // is that every operation arrives exactly once and each person's arrive in order.
+    batch()
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1..=6)
+        .mount(&server)
+        .await;
+    let s = setup(&server);
+    let messages = vec![
+        track("o-1", "u-1", "first"),
+        track("o-2", "u-2", "first"),
+        track("o-3", "u-1", "second"),
+        track("o-4", "u-2", "second"),
+        track("o-5", "u-1", "third"),
+        track("o-6", "u-3", "only"),
+    ];
+    let results = s.pipeline.process_batch(messages).await;
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(Outcome::Delivered))),
+        "{results:?}"
+    );
+
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for request in server.received_requests().await.unwrap() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        for op in body["batch"].as_array().unwrap() {
+            seen.push((
+                op["identifiers"]["id"].as_str().unwrap().to_owned(),
+                op["name"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
+    for (person, expected) in [
+        ("u-1", vec!["first", "second", "third"]),
+        ("u-2", vec!["first", "second"]),
+        ("u-3", vec!["only"]),
+    ] {
+        let names: Vec<&str> = seen
+            .iter()
+            .filter(|(who, _)| who == person)
+            .map(|(_, name)| name.as_str())
+            .collect();
+        assert_eq!(names, expected, "{person}");
+    }
+    assert_eq!(s.pipeline.stats().delivered, 6);
+}
