@@ -22,7 +22,8 @@
 //! let guard = StampingLoopGuard::default();
 //! let mut opened = Message::from_str(r#"{"type":"track","userId":"u-1","event":"Email Opened"}"#)?;
 //! guard.stamp(&mut opened).await?;
-//! assert!(!opened.integrations().unwrap().is_enabled("Customer.io (Actions)"));
+//! let routing = opened.integrations().ok_or("stamp sets integrations")?;
+//! assert!(!routing.is_enabled("Customer.io (Actions)"));
 //!
 //! // The event comes back through Segment's webhook.
 //! let echoed = Message::from_slice(&serde_json::to_vec(&opened)?)?;

@@ -30,6 +30,40 @@ use crate::dispatch::{Delivery, DispatcherHandle, FailureKind, OrderingKey, Sink
 ///
 /// Pass the same dead-letter sink the dispatcher was built with, so every undeliverable
 /// operation ends up in one place.
+///
+/// Wiring a pipeline to Customer.io:
+///
+/// ```
+/// use std::sync::Arc;
+/// use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+/// use cio_segment_sync::dead_letter::{DeadLetterSink, MemoryDeadLetters};
+/// use cio_segment_sync::dispatch::sinks::CustomerIoBatchSink;
+/// use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig};
+/// use cio_segment_sync::pipeline::{DispatchDeliver, SyncPipeline};
+/// use cio_segment_sync::rate_limit::Unlimited;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = TrackClient::new(
+///     SiteId::new("site-id"),
+///     TrackApiKey::new("track-api-key"),
+///     ClientConfig::new(Region::Eu),
+/// )?;
+/// let dead_letters: Arc<dyn DeadLetterSink> = Arc::new(MemoryDeadLetters::new(10_000));
+/// let (handle, worker) = Dispatcher::new(
+///     CustomerIoBatchSink::new(client),
+///     DispatcherConfig::default(),
+///     Arc::new(Unlimited),
+///     dead_letters.clone(),
+/// );
+/// // The host runs `worker` on its runtime (e.g. `tokio::spawn(worker)`), and calls
+/// // `handle.shutdown().await` when it stops.
+/// # drop(worker);
+/// let pipeline = SyncPipeline::builder(Arc::new(DispatchDeliver::new(handle, dead_letters)))
+///     .build();
+/// # let _ = pipeline;
+/// # Ok(())
+/// # }
+/// ```
 pub struct DispatchDeliver<S: Sink<Item = Operation>> {
     handle: DispatcherHandle<S>,
     dead_letters: Arc<dyn DeadLetterSink>,
