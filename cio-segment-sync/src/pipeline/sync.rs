@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use segment_model::Message;
+use tracing::Instrument;
 
 use super::stats::{Counters, PipelineStats};
 use super::steps::{ConfigMapper, Deliver, Delivered, Mapper};
@@ -178,7 +179,8 @@ impl SyncPipeline {
 #[async_trait]
 impl Pipeline for SyncPipeline {
     async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
-        let result = self.claim_and_run(message).await;
+        let span = tracing::debug_span!("pipeline_process", kind = message.kind().as_str());
+        let result = self.claim_and_run(message).instrument(span).await;
         self.counters.record(&result);
         result
     }
