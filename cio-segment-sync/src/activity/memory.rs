@@ -54,10 +54,19 @@ impl State {
 
 /// An [`ActivityStore`] for a single process, bounded by
 /// [`MemoryActivityConfig::capacity`].
-#[derive(Debug)]
 pub struct MemoryActivityStore {
     config: MemoryActivityConfig,
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryActivityStore {
+    /// Shows the settings and the size only: the contents are personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryActivityStore")
+            .field("config", &self.config)
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl Default for MemoryActivityStore {
@@ -215,6 +224,14 @@ mod tests {
     use super::*;
 
     crate::activity_store_conformance!(memory, async { MemoryActivityStore::default() });
+
+    #[tokio::test]
+    async fn debug_shows_no_person() {
+        let store = MemoryActivityStore::default();
+        store.record("user-secret-1", 10).await.unwrap();
+        let shown = format!("{store:?}");
+        assert!(!shown.contains("user-secret-1"), "{shown}");
+    }
 
     #[tokio::test]
     async fn capacity_forgets_enrolled_then_longest_inactive() {

@@ -35,10 +35,19 @@ impl Default for MemoryIdentityConfig {
 /// An [`IdentityStore`] for a single process. Links expire [`MemoryIdentityConfig::ttl`] after
 /// they were last written; at capacity the link closest to expiry is forgotten (a later message
 /// for that key then resolves by its own identifiers only).
-#[derive(Debug)]
 pub struct MemoryIdentityStore {
     config: MemoryIdentityConfig,
     links: Mutex<ExpiringMap<IdentityKey, String>>,
+}
+
+impl std::fmt::Debug for MemoryIdentityStore {
+    /// Shows the settings and the size only: the contents are personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryIdentityStore")
+            .field("config", &self.config)
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl Default for MemoryIdentityStore {
@@ -185,6 +194,21 @@ mod tests {
     crate::identity_store_conformance!(memory_arc_dyn, async {
         std::sync::Arc::new(MemoryIdentityStore::default()) as std::sync::Arc<dyn IdentityStore>
     });
+
+    #[tokio::test]
+    async fn debug_shows_no_identity() {
+        let store = MemoryIdentityStore::default();
+        store
+            .link("user-secret-1", &[IdentityKey::email("ada@example.com")])
+            .await
+            .unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("user-secret-1") && !shown.contains("ada@"),
+            "{shown}"
+        );
+        assert!(shown.contains("len: 2"), "{shown}");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn links_expire_and_capacity_is_bounded() {
