@@ -527,3 +527,123 @@ fn sink_limits_come_from_the_vendor_crates() {
     assert_eq!(segment.wrapper_bytes, 10 + 12 + 24 + 2);
     assert_eq!(segment.max_request_bytes, 475_000);
 }
+
+#[tokio::test]
+async fn customerio_v2_a_response_slower_than_the_client_timeout_is_retried() {
+    let server = MockServer::start().await;
+    let values = ops()[..2].to_vec();
+    cio_batch()
+        .and(body_json(batch_body(&values)))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(3)))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    cio_batch()
+        .and(body_json(batch_body(&values)))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = ClientConfig::new(Region::Us)
+        .with_track_base_url(&server.uri())
+        .unwrap()
+        .with_timeout(Duration::from_millis(200));
+    let client = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), config).unwrap();
+    let (handle, dead) = spawn(CustomerIoBatchSink::new(client));
+    let results = resolve(submit_all(&handle, operations(&values)).await).await;
+    // The first attempt may have been applied; the operations carry event ids, so resending is
+    // safe and the sink is declared de-duplicated.
+    assert_eq!(results, vec![Delivery::Delivered { attempts: 2 }; 2]);
+    assert!(dead.entries().is_empty());
+    handle.shutdown().await;
+    server.verify().await;
+}
+
+/// A raw TCP "Customer.io" that resets the first `resets` connections after reading a whole
+/// request, then answers `200` with an empty body. Returns its URL and the count of requests
+/// it read.
+async fn resetting_server(resets: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                loop {
+                    // Read one whole request: headers, then Content-Length bytes of body.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let header_end = loop {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..header_end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    while buf.len() < header_end + length {
+                        let Ok(n) = socket.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let number = counter.fetch_add(1, Ordering::SeqCst);
+                    if number < resets {
+                        // RST instead of FIN: linger zero, then drop.
+                        let _ = socket.set_linger(Some(Duration::ZERO));
+                        return;
+                    }
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if socket.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn customerio_v2_a_reset_connection_is_retried_until_accepted() {
+    use std::sync::atomic::Ordering;
+
+    let (url, seen) = resetting_server(2).await;
+    let config = ClientConfig::new(Region::Us)
+        .with_track_base_url(&url)
+        .unwrap();
+    let client = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), config).unwrap();
+    let (handle, dead) = spawn(CustomerIoBatchSink::new(client));
+    let values = ops()[..3].to_vec();
+    let results = resolve(submit_all(&handle, operations(&values)).await).await;
+    assert_eq!(results, vec![Delivery::Delivered { attempts: 3 }; 3]);
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        3,
+        "two reset requests, then the accepted one"
+    );
+    assert!(dead.entries().is_empty());
+    handle.shutdown().await;
+}
