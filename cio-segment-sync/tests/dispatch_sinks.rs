@@ -612,7 +612,7 @@ async fn resetting_server(resets: usize) -> (String, Arc<std::sync::atomic::Atom
                     let number = counter.fetch_add(1, Ordering::SeqCst);
                     if number < resets {
                         // RST instead of FIN: linger zero, then drop.
-                        let _ = socket.set_linger(Some(Duration::ZERO));
+                        let _ = socket.set_zero_linger();
                         return;
                     }
                     let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
