@@ -429,3 +429,121 @@ impl ForgetFlowBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::identity::MemoryIdentityStore;
+
+    #[derive(Debug, Default)]
+    struct CountingDeliver(AtomicUsize);
+
+    #[async_trait]
+    impl Deliver for CountingDeliver {
+        async fn deliver(&self, _: Vec<Operation>, _: &str) -> Result<Delivered, DeliverError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Delivered::Accepted)
+        }
+    }
+
+    /// Fails its first `forget`, then records who it forgot.
+    #[derive(Debug, Default)]
+    struct FlakyStore {
+        failed: Mutex<bool>,
+        forgotten: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Forget for FlakyStore {
+        async fn forget(&self, person: &str) -> Result<(), StoreError> {
+            let mut failed = self.failed.lock().unwrap();
+            if !*failed {
+                *failed = true;
+                return Err(StoreError::Corrupt {
+                    store: "flaky",
+                    message: "first call fails".into(),
+                });
+            }
+            self.forgotten.lock().unwrap().push(person.to_owned());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn deletion_actions() {
+        let cases = [
+            (
+                r#"{"type":"delete","userId":"u"}"#,
+                Some(ForgetAction::Delete),
+            ),
+            (
+                r#"{"type":"track","userId":"u","event":"User Deleted"}"#,
+                Some(ForgetAction::Delete),
+            ),
+            (
+                r#"{"type":"track","userId":"u","event":"User Suppressed"}"#,
+                Some(ForgetAction::Suppress),
+            ),
+            (
+                r#"{"type":"track","userId":"u","event":"User Unsuppressed"}"#,
+                None,
+            ),
+            (r#"{"type":"identify","userId":"u"}"#, None),
+        ];
+        for (json, want) in cases {
+            assert_eq!(
+                deletion_action(&Message::from_str(json).unwrap()),
+                want,
+                "{json}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_to_forget_releases_the_message_for_a_retry() {
+        let deliver = Arc::new(CountingDeliver::default());
+        let store = Arc::new(FlakyStore::default());
+        let flow = ForgetFlow::builder(deliver.clone(), Arc::new(MemoryIdentityStore::default()))
+            .forget_in(store.clone())
+            .build();
+        let deleted = Message::from_str(
+            r#"{"type":"track","messageId":"m-1","userId":"u-1","event":"User Deleted"}"#,
+        )
+        .unwrap();
+        let error = flow.process(&deleted).await.unwrap_err();
+        assert!(error.is_retryable(), "{error}");
+        assert!(store.forgotten.lock().unwrap().is_empty());
+        // The retry is not a duplicate: it deletes again and forgets this time.
+        assert_eq!(flow.process(&deleted).await.unwrap(), Outcome::Delivered);
+        assert_eq!(deliver.0.load(Ordering::SeqCst), 2);
+        assert_eq!(*store.forgotten.lock().unwrap(), vec!["u-1".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn direct_forget_follows_merges_to_the_surviving_person() {
+        let deliver = Arc::new(CountingDeliver::default());
+        let identity = Arc::new(MemoryIdentityStore::default());
+        identity.link("u-new", &[]).await.unwrap();
+        identity.merge("u-new", "u-old").await.unwrap();
+        let store = Arc::new(FlakyStore::default());
+        *store.failed.lock().unwrap() = true;
+        let flow = ForgetFlow::builder(deliver, identity.clone())
+            .forget_in(store.clone())
+            .build();
+        assert_eq!(
+            flow.forget("u-old", ForgetAction::Delete).await.unwrap(),
+            Outcome::Delivered
+        );
+        assert_eq!(*store.forgotten.lock().unwrap(), vec!["u-new".to_owned()]);
+        assert_eq!(
+            identity
+                .resolve(&IdentityKey::UserId("u-new".into()))
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}

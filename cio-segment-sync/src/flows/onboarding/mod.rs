@@ -584,7 +584,57 @@ impl OnboardingFlowBuilder {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::pipeline::DeliverError;
+
+    /// Accepts everything after yielding once, and records each delivery's step attribute.
+    #[derive(Debug, Default)]
+    struct Recording(Mutex<Vec<Value>>);
+
+    #[async_trait]
+    impl Deliver for Recording {
+        async fn deliver(
+            &self,
+            operations: Vec<Operation>,
+            _: &str,
+        ) -> Result<Delivered, DeliverError> {
+            tokio::task::yield_now().await;
+            let json = serde_json::to_value(&operations).map_err(DeliverError::new)?;
+            self.0
+                .lock()
+                .unwrap()
+                .push(json[0]["attributes"]["onboarding_step"].clone());
+            Ok(Delivered::Accepted)
+        }
+    }
+
+    fn milestone_message(message_id: &str, event: &str) -> Message {
+        Message::from_value(serde_json::json!({
+            "type": "track", "messageId": message_id, "userId": "u-1", "event": event,
+            "timestamp": "2024-05-01T10:00:00Z"
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_milestones_of_one_person_never_send_a_lower_step_later() {
+        let deliver = Arc::new(Recording::default());
+        let flow = OnboardingFlow::builder(deliver.clone(), config(&[("A", "a"), ("B", "b")]))
+            .build()
+            .unwrap();
+        // Polled in this order on one task: without the per-person lock both would read "no
+        // progress" before either advanced, and "a" would be sent after "b".
+        let (b, a) = (milestone_message("m-b", "B"), milestone_message("m-a", "A"));
+        let (later, earlier) = tokio::join!(flow.process(&b), flow.process(&a));
+        assert_eq!(later.unwrap(), Outcome::Delivered);
+        assert_eq!(earlier.unwrap(), Outcome::Delivered);
+        assert_eq!(
+            *deliver.0.lock().unwrap(),
+            vec![Value::from("b"), Value::from("b")]
+        );
+    }
 
     fn config(milestones: &[(&str, &str)]) -> OnboardingConfig {
         OnboardingConfig {
