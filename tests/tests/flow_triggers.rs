@@ -230,3 +230,32 @@ async fn bad_bytes_are_a_typed_error_and_send_nothing() {
     flow.shutdown().await;
     assert!(received(&server).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_sends_what_is_waiting_for_its_linger() {
+    let server = MockServer::start().await;
+    expect_batch(&server, json!([identify_op()]), 1).await;
+    let mut config = triggers_config();
+    // Far longer than the test: only shutdown can send the operation.
+    config.dispatcher.linger_ms = Some(3_600_000);
+    let (flow, worker) = SegmentToCustomerIo::builder(client(&server), config).spawn();
+    let flow = std::sync::Arc::new(flow);
+    let processing = tokio::spawn({
+        let flow = flow.clone();
+        async move { flow.process(&message(identify_json())).await }
+    });
+    // Wait (bounded, as a guard against a hang, not a timing assertion) until the operation
+    // is in the dispatcher.
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while flow.dispatcher().stats().submitted == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the operation reached the dispatcher");
+    assert!(received(&server).await.is_empty());
+    flow.shutdown().await;
+    assert_eq!(processing.await.unwrap().unwrap(), Outcome::Delivered);
+    worker.await.unwrap();
+    server.verify().await;
+}

@@ -65,6 +65,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use customerio_client::limits::MAX_ATTRIBUTE_NAME_BYTES;
 use customerio_client::track::v2::{Operation, PersonIdentify, PersonOperation};
 use segment_model::Message;
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,7 @@ use crate::dedupe::{Claim, Deduper, MemoryDeduper};
 use crate::identity::{
     IdentityResolver, IdentityStore, MemoryIdentityStore, SkipReason, StoreResolver, Target,
 };
+use crate::loop_guard::{LoopGuard, StampingLoopGuard};
 use crate::mapping::{Mapped, MappingConfig};
 use crate::pipeline::{
     ConfigMapper, Deliver, Delivered, MapError, Mapper, Outcome, Pipeline, PipelineError, Step,
@@ -209,6 +211,17 @@ pub enum OnboardingConfigError {
     /// The step attribute name is blank.
     #[error("`step_attribute` is blank")]
     BlankStepAttribute,
+    /// An attribute name (`<attribute_prefix><key>_at`, or `step_attribute`) is longer than
+    /// Customer.io's limit on attribute names.
+    #[error("`{field}`: the attribute name is {bytes} bytes, over Customer.io's {limit}")]
+    AttributeNameTooLong {
+        /// `step_attribute`, or `milestones[i].key` for a milestone's time attribute.
+        field: String,
+        /// Its length in bytes.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// A validated milestone list: event name → 1-based step.
@@ -238,13 +251,21 @@ impl Milestones {
 
 impl OnboardingConfig {
     /// Checks the milestones: at least one, event names not blank and unique, keys of ASCII
-    /// letters, digits and `_` and unique.
+    /// letters, digits and `_` and unique, and every attribute name within Customer.io's
+    /// limit.
     pub fn validate(&self) -> Result<Milestones, OnboardingConfigError> {
         if self.milestones.is_empty() {
             return Err(OnboardingConfigError::NoMilestones);
         }
         if self.step_attribute.trim().is_empty() {
             return Err(OnboardingConfigError::BlankStepAttribute);
+        }
+        if self.step_attribute.len() > MAX_ATTRIBUTE_NAME_BYTES {
+            return Err(OnboardingConfigError::AttributeNameTooLong {
+                field: "step_attribute".to_owned(),
+                bytes: self.step_attribute.len(),
+                limit: MAX_ATTRIBUTE_NAME_BYTES,
+            });
         }
         let mut steps = HashMap::new();
         let mut keys: HashMap<&str, usize> = HashMap::new();
@@ -259,6 +280,14 @@ impl OnboardingConfig {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_')
             {
                 return Err(OnboardingConfigError::InvalidKey { index });
+            }
+            let bytes = self.attribute_prefix.len() + milestone.key.len() + "_at".len();
+            if bytes > MAX_ATTRIBUTE_NAME_BYTES {
+                return Err(OnboardingConfigError::AttributeNameTooLong {
+                    field: format!("milestones[{index}].key"),
+                    bytes,
+                    limit: MAX_ATTRIBUTE_NAME_BYTES,
+                });
             }
             if let Some(&first) = keys.get(milestone.key.as_str()) {
                 return Err(OnboardingConfigError::DuplicateKey { index, first });
@@ -285,6 +314,9 @@ impl OnboardingConfig {
 /// [module docs](self). A [`Pipeline`]: every answer follows the
 /// [pipeline's acking rule](crate::pipeline#acking-the-source).
 ///
+/// Steps, as in [`SyncPipeline`](crate::pipeline::SyncPipeline): dedupe → loop guard →
+/// identity → (progress read) → operations → delivery → progress advance and identity links.
+///
 /// Messages that are not milestone events are skipped with [`SkipReason::Filtered`] without
 /// touching any store. An anonymous person has no profile to hold the attributes: skipped with
 /// [`SkipReason::AnonymousNotAllowed`].
@@ -292,6 +324,7 @@ pub struct OnboardingFlow {
     config: OnboardingConfig,
     milestones: Milestones,
     deduper: Arc<dyn Deduper>,
+    loop_guard: Arc<dyn LoopGuard>,
     resolver: Arc<dyn IdentityResolver>,
     progress: Arc<dyn ProgressStore>,
     deliver: Arc<dyn Deliver>,
@@ -304,6 +337,7 @@ impl fmt::Debug for OnboardingFlow {
         f.debug_struct("OnboardingFlow")
             .field("config", &self.config)
             .field("deduper", &self.deduper)
+            .field("loop_guard", &self.loop_guard)
             .field("resolver", &self.resolver)
             .field("progress", &self.progress)
             .field("deliver", &self.deliver)
@@ -319,6 +353,7 @@ impl OnboardingFlow {
             deliver,
             config,
             deduper: None,
+            loop_guard: None,
             resolver: None,
             identity_store: None,
             progress: None,
@@ -399,6 +434,19 @@ impl OnboardingFlow {
     }
 
     async fn run(&self, message: &Message, step: u32) -> Result<Outcome, PipelineError> {
+        let verdict =
+            self.loop_guard
+                .check(message)
+                .await
+                .map_err(|source| PipelineError::Store {
+                    step: Step::LoopGuard,
+                    source,
+                })?;
+        if verdict.is_echo() {
+            return Ok(Outcome::Skipped {
+                reason: SkipReason::OwnEcho,
+            });
+        }
         let target =
             self.resolver
                 .resolve(message)
@@ -514,6 +562,7 @@ pub struct OnboardingFlowBuilder {
     deliver: Arc<dyn Deliver>,
     config: OnboardingConfig,
     deduper: Option<Arc<dyn Deduper>>,
+    loop_guard: Option<Arc<dyn LoopGuard>>,
     resolver: Option<Arc<dyn IdentityResolver>>,
     identity_store: Option<Arc<dyn IdentityStore>>,
     progress: Option<Arc<dyn ProgressStore>>,
@@ -531,6 +580,13 @@ impl OnboardingFlowBuilder {
     /// The deduper (default: an in-memory one of this flow's own).
     pub fn deduper(mut self, deduper: Arc<dyn Deduper>) -> Self {
         self.deduper = Some(deduper);
+        self
+    }
+
+    /// The loop guard (default: a stamping guard with an in-memory id list); share the
+    /// back-sync's so milestone events this library wrote into Segment are not sent back.
+    pub fn loop_guard(mut self, loop_guard: Arc<dyn LoopGuard>) -> Self {
+        self.loop_guard = Some(loop_guard);
         self
     }
 
@@ -570,6 +626,9 @@ impl OnboardingFlowBuilder {
             deduper: self
                 .deduper
                 .unwrap_or_else(|| Arc::new(MemoryDeduper::default())),
+            loop_guard: self
+                .loop_guard
+                .unwrap_or_else(|| Arc::new(StampingLoopGuard::default())),
             resolver,
             progress: self
                 .progress
@@ -646,6 +705,29 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_milestone_this_library_wrote_is_an_echo_and_not_sent() {
+        let deliver = Arc::new(Recording::default());
+        let guard = Arc::new(StampingLoopGuard::default());
+        let progress = Arc::new(MemoryProgressStore::default());
+        let flow = OnboardingFlow::builder(deliver.clone(), config(&[("A", "a")]))
+            .loop_guard(guard.clone())
+            .progress_store(progress.clone())
+            .build()
+            .unwrap();
+        // Stamped by a guard of another deployment: recognised by the stamp alone.
+        let mut echo = milestone_message("m-echo", "A");
+        StampingLoopGuard::default().stamp(&mut echo).await.unwrap();
+        assert_eq!(
+            flow.process(&echo).await.unwrap(),
+            Outcome::Skipped {
+                reason: SkipReason::OwnEcho
+            }
+        );
+        assert!(deliver.0.lock().unwrap().is_empty());
+        assert_eq!(progress.get("u-1").await.unwrap(), None);
+    }
+
     #[test]
     fn validation_names_the_bad_milestone() {
         assert_eq!(
@@ -670,6 +752,17 @@ mod tests {
             config(&[("A", "a"), ("B", "a")]).validate().unwrap_err(),
             OnboardingConfigError::DuplicateKey { index: 1, first: 0 }
         );
+        let mut long = config(&[("A", &"k".repeat(140))]);
+        assert_eq!(
+            long.validate().unwrap_err(),
+            OnboardingConfigError::AttributeNameTooLong {
+                field: "milestones[0].key".into(),
+                bytes: 11 + 140 + 3,
+                limit: 150
+            }
+        );
+        long.milestones[0].key = "k".repeat(136);
+        assert!(long.validate().is_ok());
         let error = config(&[("A", "a"), ("B", "a")]).validate().unwrap_err();
         assert_eq!(
             error.to_string(),
