@@ -314,12 +314,12 @@ impl ForgetFlow {
             ForgetAction::Delete => PersonOperation::Delete(reference),
             ForgetAction::Suppress => PersonOperation::Suppress(reference),
         });
-        let target = Target::Person {
-            identifier,
-            anonymous_id: None,
-        };
         // A person target always has an ordering key.
-        let key = ordering_key(&target).unwrap_or_default();
+        let key = ordering_key(&Target::Person {
+            identifier: identifier.clone(),
+            anonymous_id: None,
+        })
+        .unwrap_or_default();
         match self
             .deliver
             .deliver(vec![operation], &key)
@@ -333,11 +333,9 @@ impl ForgetFlow {
             .forget(&person)
             .await
             .map_err(ForgetError::Store)?;
-        if let Target::Person { identifier, .. } = &target {
-            forget_everywhere(&self.stores, person_key(identifier))
-                .await
-                .map_err(ForgetError::Store)?;
-        }
+        forget_everywhere(&self.stores, person_key(&identifier))
+            .await
+            .map_err(ForgetError::Store)?;
         Ok(Outcome::Delivered)
     }
 

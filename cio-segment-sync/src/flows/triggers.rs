@@ -134,7 +134,7 @@ pub struct DispatcherSettings {
     pub queue_capacity: usize,
     /// Requests in flight at once. Default 4; 0 is raised to 1.
     pub concurrency: usize,
-    /// Timeout of one attempt, in milliseconds. Default 10 000.
+    /// Timeout of one attempt, in milliseconds. Default 10 000; 0 is raised to 1.
     pub attempt_timeout_ms: u64,
     /// How long a partial batch waits for more items, in milliseconds. Default: the sink's.
     pub linger_ms: Option<u64>,
@@ -181,7 +181,7 @@ impl DispatcherSettings {
                 NonZeroUsize::new(self.queue_capacity).unwrap_or(NonZeroUsize::MIN),
             )
             .with_concurrency(NonZeroUsize::new(self.concurrency).unwrap_or(NonZeroUsize::MIN))
-            .with_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms))
+            .with_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms.max(1)))
             .with_retry(retry);
         if let Some(ms) = self.linger_ms {
             config = config.with_linger(Duration::from_millis(ms));
@@ -206,7 +206,8 @@ pub struct TriggersConfig {
     /// The dispatcher.
     pub dispatcher: DispatcherSettings,
     /// How long a claimed messageId is held, in seconds: longer than the slowest delivery,
-    /// retries included. Default 600.
+    /// retries included (a shorter lease lets a redelivery through while the first is still
+    /// being sent). Default 600.
     pub lease_seconds: u64,
     /// People processed at once in a batch. Default 16; 0 is raised to 1.
     pub batch_concurrency: usize,
