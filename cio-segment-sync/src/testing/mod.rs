@@ -16,6 +16,7 @@
 pub mod activity;
 pub mod dedupe;
 pub mod identity;
+pub mod progress;
 pub mod recent_ids;
 #[cfg(feature = "redis")]
 pub mod redis_server;
@@ -99,6 +100,30 @@ macro_rules! activity_store_conformance {
                     enroll_loses_to_racing_activity,
                     unknown_person_is_not_enrolled,
                     forget_removes_the_person,
+                ]
+            );
+        }
+    };
+}
+
+/// Generates the [`ProgressStore`](crate::flows::onboarding::ProgressStore) conformance suite
+/// as a module `$name` holding one test per case.
+#[macro_export]
+macro_rules! progress_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::progress,
+                [
+                    unknown_person_has_no_progress,
+                    advance_never_moves_backwards,
+                    people_are_independent,
+                    forget_removes_the_person,
+                    concurrent_advances_keep_the_maximum,
                 ]
             );
         }
@@ -332,5 +357,28 @@ where
 
     async fn forget(&self, user_id: &str) -> Result<usize, crate::StoreError> {
         self.store.forget(user_id).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::flows::onboarding::ProgressStore for Guarded<S, G>
+where
+    S: crate::flows::onboarding::ProgressStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn advance(
+        &self,
+        person: &str,
+        step: u32,
+    ) -> Result<crate::flows::onboarding::Advance, crate::StoreError> {
+        self.store.advance(person, step).await
+    }
+
+    async fn get(&self, person: &str) -> Result<Option<u32>, crate::StoreError> {
+        self.store.get(person).await
+    }
+
+    async fn forget(&self, person: &str) -> Result<bool, crate::StoreError> {
+        self.store.forget(person).await
     }
 }

@@ -1,0 +1,76 @@
+//! Ready-made flows: one module per use case, each built from the four traits
+//! ([`Deduper`](crate::dedupe::Deduper), [`LoopGuard`](crate::loop_guard::LoopGuard),
+//! [`IdentityResolver`](crate::identity::IdentityResolver), [`Pipeline`](crate::pipeline::Pipeline))
+//! and the [dispatcher](crate::dispatch).
+//!
+//! - [`triggers`]: behavioural triggers and profile enrichment, Segment → Customer.io;
+//! - [`onboarding`]: onboarding milestones that only ever move a person forwards;
+//! - [`forget`]: deletion and suppression, in Customer.io and in every store of the flows.
+//!
+//! Every flow's configuration is a serde struct with documented defaults, so a host can load
+//! it from TOML.
+
+pub mod forget;
+pub mod onboarding;
+pub mod triggers;
+
+#[cfg(test)]
+mod send_lock {
+    //! Compile-time locks: the flows' futures are `Send` and the flows and store traits are
+    //! `Send + Sync` and object safe. If one stops holding, this module stops compiling.
+
+    use std::future::Future;
+    use std::sync::Arc;
+
+    use segment_model::Message;
+
+    use super::forget::{Forget, ForgetAction, ForgetFlow};
+    use super::onboarding::{OnboardingFlow, ProgressStore};
+    use super::triggers::SegmentToCustomerIo;
+    use crate::pipeline::Pipeline;
+
+    fn assert_send<F: Future + Send>(_future: F) {}
+
+    fn send_sync<T: Send + Sync + ?Sized>() {}
+
+    #[allow(dead_code)] // Only compiled, never run: the bounds are the test.
+    fn futures_are_send(
+        triggers: SegmentToCustomerIo,
+        onboarding: OnboardingFlow,
+        forget: ForgetFlow,
+        progress: Arc<dyn ProgressStore>,
+        store: Arc<dyn Forget>,
+        message: Message,
+    ) {
+        assert_send(async move {
+            let _ = triggers.process(&message).await;
+            let _ = triggers.process_slice(b"{}").await;
+            let _ = triggers.process_batch_slice(b"{}").await;
+            let _ = triggers
+                .process_batch(segment_model::Batch::default())
+                .await;
+            triggers.shutdown().await;
+            let _ = onboarding.process(&message).await;
+            let _ = forget.process(&message).await;
+            let _ = forget.forget("u", ForgetAction::Delete).await;
+            let _ = progress.advance("p", 1).await;
+            let _ = progress.get("p").await;
+            let _ = progress.forget("p").await;
+            let _ = store.forget("p").await;
+        });
+    }
+
+    #[test]
+    fn flows_and_stores_are_send_and_sync() {
+        send_sync::<SegmentToCustomerIo>();
+        send_sync::<OnboardingFlow>();
+        send_sync::<ForgetFlow>();
+        send_sync::<dyn ProgressStore>();
+        send_sync::<dyn Forget>();
+    }
+
+    #[allow(dead_code)] // Only compiled: the onboarding flow is a `dyn Pipeline`.
+    fn onboarding_is_a_pipeline(flow: OnboardingFlow) -> Arc<dyn Pipeline> {
+        Arc::new(flow)
+    }
+}

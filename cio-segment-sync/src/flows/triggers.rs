@@ -1,0 +1,525 @@
+//! Flow 1: behavioural triggers and profile enrichment (Segment → Customer.io).
+//!
+//! [`SegmentToCustomerIo`] is the whole composed pipeline as one ready-made object: dedupe →
+//! loop guard → identity → mapping → delivery through a dispatcher over
+//! [`CustomerIoBatchSink`] (Track v2 `batch`). A Segment `track` becomes a Customer.io event
+//! (campaigns trigger on it), an `identify` a person upsert with the current traits, and the
+//! other calls what the [`mapping`](crate::mapping) rules say.
+//!
+//! Every store defaults to its in-memory implementation (fine for one process); several workers
+//! pass shared stores to the [builder](SegmentToCustomerIoBuilder). The host owns the runtime:
+//! [`SegmentToCustomerIoBuilder::build`] returns the flow and the dispatcher's [`Worker`], which
+//! the host runs (`tokio::spawn(worker)`); [`SegmentToCustomerIoBuilder::spawn`] does that for
+//! it. [`SegmentToCustomerIo::shutdown`] sends what is queued and waits for it.
+//!
+//! What to do with each answer is the [pipeline's rule](crate::pipeline#acking-the-source):
+//! `Ok(outcome)` → ack the source; `Err(e)` with `e.is_retryable()` → do not ack.
+//!
+//! # Configuration
+//!
+//! [`TriggersConfig`] loads from TOML; every key is optional:
+//!
+//! ```toml
+//! lease_seconds = 600          # how long a claimed messageId is held (must outlast delivery)
+//! batch_concurrency = 16       # people processed at once in a batch
+//!
+//! [mapping]                    # see MappingConfig
+//! [resolver]
+//! allow_anonymous = true
+//! email_user_ids_as_email = true
+//! link_from_events = false
+//! [dispatcher]
+//! queue_capacity = 10000
+//! concurrency = 4
+//! attempt_timeout_ms = 10000
+//! # linger_ms = 500            # absent: the sink's default
+//! # max_items = 1000           # absent: the sink's limit
+//! # max_attempts = 8           # absent: RetryPolicy's default
+//! # initial_backoff_ms = 200
+//! # max_backoff_ms = 30000
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+//! use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = TrackClient::new(
+//!     SiteId::new("site-id"),
+//!     TrackApiKey::new("track-api-key"),
+//!     ClientConfig::new(Region::Us),
+//! )?;
+//! let config: TriggersConfig = serde_json::from_str(r#"{"lease_seconds": 300}"#)?;
+//! let (flow, worker) = SegmentToCustomerIo::new(client, config);
+//! // The host runs `worker` (e.g. `tokio::spawn(worker)`), then for each request body:
+//! // `flow.process_slice(&body).await`, and `flow.shutdown().await` when it stops.
+//! # drop((flow, worker));
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use customerio_client::TrackClient;
+use segment_model::{Batch, BatchItemError, Message};
+use serde::{Deserialize, Serialize};
+
+use super::forget::{Forget, ForgettingResolver};
+use crate::dead_letter::{DeadLetterSink, MemoryDeadLetters};
+use crate::dedupe::Deduper;
+use crate::dispatch::sinks::CustomerIoBatchSink;
+use crate::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle, RetryPolicy, Worker};
+use crate::identity::{
+    IdentityResolver, IdentityStore, MemoryIdentityStore, ResolverConfig, StoreResolver,
+};
+use crate::loop_guard::LoopGuard;
+use crate::mapping::MappingConfig;
+use crate::pipeline::{
+    ConfigMapper, DispatchDeliver, Outcome, Pipeline, PipelineError, SyncPipeline,
+};
+use crate::rate_limit::{RateLimiter, Unlimited};
+
+/// Settings of the default identity resolver, loadable from TOML (see [`ResolverConfig`] for
+/// what each does; the defaults are the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ResolverSettings {
+    /// [`ResolverConfig::allow_anonymous`]. Default `true`.
+    pub allow_anonymous: bool,
+    /// [`ResolverConfig::email_user_ids_as_email`]. Default `true`.
+    pub email_user_ids_as_email: bool,
+    /// [`ResolverConfig::link_from_events`]. Default `false`.
+    pub link_from_events: bool,
+}
+
+impl Default for ResolverSettings {
+    fn default() -> Self {
+        Self::from(ResolverConfig::default())
+    }
+}
+
+impl From<ResolverConfig> for ResolverSettings {
+    fn from(config: ResolverConfig) -> Self {
+        Self {
+            allow_anonymous: config.allow_anonymous,
+            email_user_ids_as_email: config.email_user_ids_as_email,
+            link_from_events: config.link_from_events,
+        }
+    }
+}
+
+impl From<ResolverSettings> for ResolverConfig {
+    fn from(settings: ResolverSettings) -> Self {
+        ResolverConfig::default()
+            .with_allow_anonymous(settings.allow_anonymous)
+            .with_email_user_ids_as_email(settings.email_user_ids_as_email)
+            .with_link_from_events(settings.link_from_events)
+    }
+}
+
+/// Dispatcher settings, loadable from TOML. Absent optional values keep the dispatcher's (or
+/// the sink's) defaults; see [`DispatcherConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DispatcherSettings {
+    /// Items accepted and not yet resolved before `submit` waits. Default 10 000; 0 is raised
+    /// to 1.
+    pub queue_capacity: usize,
+    /// Requests in flight at once. Default 4; 0 is raised to 1.
+    pub concurrency: usize,
+    /// Timeout of one attempt, in milliseconds. Default 10 000; 0 is raised to 1.
+    pub attempt_timeout_ms: u64,
+    /// How long a partial batch waits for more items, in milliseconds. Default: the sink's.
+    pub linger_ms: Option<u64>,
+    /// Most operations per request (never above the sink's limit). Default: the sink's.
+    pub max_items: Option<usize>,
+    /// Most attempts per request, the first included. Default: [`RetryPolicy::default`]'s.
+    pub max_attempts: Option<u32>,
+    /// First retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
+    pub initial_backoff_ms: Option<u64>,
+    /// Longest retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
+    pub max_backoff_ms: Option<u64>,
+}
+
+impl Default for DispatcherSettings {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 10_000,
+            concurrency: 4,
+            attempt_timeout_ms: 10_000,
+            linger_ms: None,
+            max_items: None,
+            max_attempts: None,
+            initial_backoff_ms: None,
+            max_backoff_ms: None,
+        }
+    }
+}
+
+impl DispatcherSettings {
+    /// The [`DispatcherConfig`] these settings describe.
+    pub fn to_config(&self) -> DispatcherConfig {
+        let mut retry = RetryPolicy::default();
+        if let Some(attempts) = self.max_attempts {
+            retry = retry.with_max_attempts(attempts);
+        }
+        if let Some(ms) = self.initial_backoff_ms {
+            retry = retry.with_initial_backoff(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.max_backoff_ms {
+            retry = retry.with_max_backoff(Duration::from_millis(ms));
+        }
+        let mut config = DispatcherConfig::default()
+            .with_queue_capacity(
+                NonZeroUsize::new(self.queue_capacity).unwrap_or(NonZeroUsize::MIN),
+            )
+            .with_concurrency(NonZeroUsize::new(self.concurrency).unwrap_or(NonZeroUsize::MIN))
+            .with_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms.max(1)))
+            .with_retry(retry);
+        if let Some(ms) = self.linger_ms {
+            config = config.with_linger(Duration::from_millis(ms));
+        }
+        if let Some(max) = self.max_items {
+            config = config.with_max_items(NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN));
+        }
+        config
+    }
+}
+
+/// Settings of [`SegmentToCustomerIo`], loadable from TOML or JSON. Every key has a default
+/// (see the [module docs](self)); unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TriggersConfig {
+    /// How messages become Customer.io operations.
+    pub mapping: MappingConfig,
+    /// The default identity resolver's rules (unused when a resolver is given to the builder).
+    pub resolver: ResolverSettings,
+    /// The dispatcher.
+    pub dispatcher: DispatcherSettings,
+    /// How long a claimed messageId is held, in seconds: longer than the slowest delivery,
+    /// retries included (a shorter lease lets a redelivery through while the first is still
+    /// being sent). Default 600.
+    pub lease_seconds: u64,
+    /// People processed at once in a batch. Default 16; 0 is raised to 1.
+    pub batch_concurrency: usize,
+}
+
+impl Default for TriggersConfig {
+    fn default() -> Self {
+        Self {
+            mapping: MappingConfig::default(),
+            resolver: ResolverSettings::default(),
+            dispatcher: DispatcherSettings::default(),
+            lease_seconds: 600,
+            batch_concurrency: crate::pipeline::DEFAULT_BATCH_CONCURRENCY,
+        }
+    }
+}
+
+/// A message handed over as bytes could not be processed. Carries no customer data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TriggersError {
+    /// The bytes are not a Segment message; the error names the JSON path. Not retryable.
+    #[error("the message could not be decoded")]
+    Decode(#[source] segment_model::Error),
+    /// An item of a batch could not be decoded (its index and JSON path are in the error; the
+    /// raw item is kept in it for a dead-letter store). Not retryable.
+    #[error("batch item {} could not be decoded", .0.index)]
+    Item(#[source] BatchItemError),
+    /// The pipeline did not finish the message.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+impl TriggersError {
+    /// Whether the source should redeliver the message: only for retryable pipeline errors.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            TriggersError::Pipeline(error) => error.is_retryable(),
+            TriggersError::Decode(_) | TriggersError::Item(_) => false,
+        }
+    }
+}
+
+/// Flow 1: Segment messages → Customer.io, through one composed pipeline and dispatcher. See
+/// the [module docs](self).
+pub struct SegmentToCustomerIo {
+    pipeline: SyncPipeline,
+    handle: DispatcherHandle<CustomerIoBatchSink>,
+}
+
+impl fmt::Debug for SegmentToCustomerIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SegmentToCustomerIo")
+            .field("pipeline", &self.pipeline)
+            .field("dispatcher", &self.handle)
+            .finish()
+    }
+}
+
+impl SegmentToCustomerIo {
+    /// A builder writing through `client` under `config`.
+    pub fn builder(client: TrackClient, config: TriggersConfig) -> SegmentToCustomerIoBuilder {
+        SegmentToCustomerIoBuilder {
+            client,
+            config,
+            deduper: None,
+            loop_guard: None,
+            identity_store: None,
+            resolver: None,
+            rate_limiter: None,
+            dead_letters: None,
+            forget_in: Vec::new(),
+        }
+    }
+
+    /// The flow with every store in memory, and the dispatcher's worker the host must run.
+    pub fn new(client: TrackClient, config: TriggersConfig) -> (Self, Worker) {
+        Self::builder(client, config).build()
+    }
+
+    /// Processes one message. See the [pipeline docs](crate::pipeline) for the answer.
+    pub async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
+        self.pipeline.process(message).await
+    }
+
+    /// Decodes one message from JSON bytes (a webhook body) and processes it. Bytes that are
+    /// not a Segment message give [`TriggersError::Decode`] naming what was wrong.
+    pub async fn process_slice(&self, bytes: &[u8]) -> Result<Outcome, TriggersError> {
+        let message = Message::from_slice(bytes).map_err(TriggersError::Decode)?;
+        Ok(self.pipeline.process(&message).await?)
+    }
+
+    /// Processes a Segment batch (its envelope's `context`, `integrations` and `sentAt` applied
+    /// to each item): concurrently across people, in order for each person. One result per
+    /// item, in input order.
+    pub async fn process_batch(&self, batch: Batch) -> Vec<Result<Outcome, PipelineError>> {
+        self.pipeline.process_batch(batch.into_messages()).await
+    }
+
+    /// Decodes a `/v1/batch` body leniently and processes every item that decodes: one result
+    /// per input item, in input order, a bad item answered with [`TriggersError::Item`] (its
+    /// index, the JSON path, the raw item) while the others are delivered. `Err` only when the
+    /// body as a whole is unusable (not JSON, no `batch` array); nothing was processed then.
+    pub async fn process_batch_slice(
+        &self,
+        bytes: &[u8],
+    ) -> Result<Vec<Result<Outcome, TriggersError>>, segment_model::Error> {
+        let parsed = Batch::from_slice_lenient(bytes)?;
+        let total = parsed.batch.len() + parsed.errors.len();
+        let mut results = self
+            .pipeline
+            .process_batch(parsed.batch.into_messages())
+            .await
+            .into_iter();
+        let mut errors = parsed.errors.into_iter().peekable();
+        let mut out = Vec::with_capacity(total);
+        for index in 0..total {
+            if errors.peek().is_some_and(|error| error.index == index) {
+                if let Some(error) = errors.next() {
+                    out.push(Err(TriggersError::Item(error)));
+                }
+            } else if let Some(result) = results.next() {
+                out.push(result.map_err(TriggersError::Pipeline));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pipeline (its [`stats`](SyncPipeline::stats)).
+    pub fn pipeline(&self) -> &SyncPipeline {
+        &self.pipeline
+    }
+
+    /// The dispatcher's handle (its [`stats`](DispatcherHandle::stats)).
+    pub fn dispatcher(&self) -> &DispatcherHandle<CustomerIoBatchSink> {
+        &self.handle
+    }
+
+    /// Stops accepting operations, sends everything queued and waits until each is resolved
+    /// and the worker finished.
+    pub async fn shutdown(&self) {
+        self.handle.shutdown().await;
+    }
+}
+
+/// Builds a [`SegmentToCustomerIo`]. Unset stores default to in-memory ones.
+pub struct SegmentToCustomerIoBuilder {
+    client: TrackClient,
+    config: TriggersConfig,
+    deduper: Option<Arc<dyn Deduper>>,
+    loop_guard: Option<Arc<dyn LoopGuard>>,
+    identity_store: Option<Arc<dyn IdentityStore>>,
+    resolver: Option<Arc<dyn IdentityResolver>>,
+    rate_limiter: Option<Arc<dyn RateLimiter>>,
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
+    forget_in: Vec<Arc<dyn Forget>>,
+}
+
+impl fmt::Debug for SegmentToCustomerIoBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SegmentToCustomerIoBuilder")
+            .field("config", &self.config)
+            .field("forget_in", &self.forget_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SegmentToCustomerIoBuilder {
+    /// The deduper (default: in memory).
+    pub fn deduper(mut self, deduper: Arc<dyn Deduper>) -> Self {
+        self.deduper = Some(deduper);
+        self
+    }
+
+    /// The loop guard (default: a stamping guard with an in-memory id list).
+    pub fn loop_guard(mut self, loop_guard: Arc<dyn LoopGuard>) -> Self {
+        self.loop_guard = Some(loop_guard);
+        self
+    }
+
+    /// The identity store of the default resolver (default: in memory).
+    pub fn identity_store(mut self, store: Arc<dyn IdentityStore>) -> Self {
+        self.identity_store = Some(store);
+        self
+    }
+
+    /// A resolver of the host's own, replacing the default one (the identity store and the
+    /// resolver settings are then unused).
+    pub fn resolver(mut self, resolver: Arc<dyn IdentityResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// The rate limiter of the Track API (default: none).
+    pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// Where undeliverable operations go (default: the last 10 000 in memory).
+    pub fn dead_letters(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
+        self.dead_letters = Some(sink);
+        self
+    }
+
+    /// After a deletion or suppression was accepted, also forget the person in `store` (see
+    /// [`forget`](super::forget)).
+    pub fn forget_in(mut self, store: Arc<dyn Forget>) -> Self {
+        self.forget_in.push(store);
+        self
+    }
+
+    /// The flow and the dispatcher's worker, which the host must run.
+    pub fn build(self) -> (SegmentToCustomerIo, Worker) {
+        let dead_letters = self
+            .dead_letters
+            .unwrap_or_else(|| Arc::new(MemoryDeadLetters::new(10_000)));
+        let (handle, worker) = Dispatcher::new(
+            CustomerIoBatchSink::new(self.client),
+            self.config.dispatcher.to_config(),
+            self.rate_limiter.unwrap_or_else(|| Arc::new(Unlimited)),
+            dead_letters.clone(),
+        );
+        let resolver: Arc<dyn IdentityResolver> = self.resolver.unwrap_or_else(|| {
+            Arc::new(StoreResolver::new(
+                self.identity_store
+                    .unwrap_or_else(|| Arc::new(MemoryIdentityStore::default())),
+                self.config.resolver.into(),
+            ))
+        });
+        let resolver: Arc<dyn IdentityResolver> = if self.forget_in.is_empty() {
+            resolver
+        } else {
+            Arc::new(ForgettingResolver::new(resolver, self.forget_in))
+        };
+        let mut builder =
+            SyncPipeline::builder(Arc::new(DispatchDeliver::new(handle.clone(), dead_letters)))
+                .resolver(resolver)
+                .mapper(Arc::new(ConfigMapper::new(self.config.mapping)))
+                .lease(Duration::from_secs(self.config.lease_seconds))
+                .batch_concurrency(self.config.batch_concurrency);
+        if let Some(deduper) = self.deduper {
+            builder = builder.deduper(deduper);
+        }
+        if let Some(loop_guard) = self.loop_guard {
+            builder = builder.loop_guard(loop_guard);
+        }
+        let flow = SegmentToCustomerIo {
+            pipeline: builder.build(),
+            handle,
+        };
+        (flow, worker)
+    }
+
+    /// [`build`](Self::build), then spawns the worker on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn spawn(self) -> (SegmentToCustomerIo, tokio::task::JoinHandle<()>) {
+        let (flow, worker) = self.build();
+        (flow, tokio::spawn(worker))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_loads_from_toml_with_defaults_for_missing_keys() {
+        let config: TriggersConfig = toml::from_str(
+            r#"
+            lease_seconds = 30
+            [resolver]
+            allow_anonymous = false
+            [dispatcher]
+            linger_ms = 5
+            max_attempts = 2
+            [mapping.events]
+            deny = ["Debug"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.lease_seconds, 30);
+        assert_eq!(
+            config.batch_concurrency,
+            crate::pipeline::DEFAULT_BATCH_CONCURRENCY
+        );
+        assert!(!config.resolver.allow_anonymous);
+        assert!(config.resolver.email_user_ids_as_email);
+        assert!(!config.mapping.events.allows("Debug"));
+        let dispatcher = config.dispatcher.to_config();
+        assert_eq!(
+            dispatcher,
+            DispatcherConfig::default()
+                .with_linger(Duration::from_millis(5))
+                .with_retry(RetryPolicy::default().with_max_attempts(2))
+        );
+        assert_eq!(
+            ResolverConfig::from(config.resolver),
+            ResolverConfig::default().with_allow_anonymous(false)
+        );
+    }
+
+    #[test]
+    fn empty_config_is_the_default_and_unknown_keys_are_refused() {
+        assert_eq!(
+            toml::from_str::<TriggersConfig>("").unwrap(),
+            TriggersConfig::default()
+        );
+        let error = toml::from_str::<TriggersConfig>("lease = 3").unwrap_err();
+        assert!(error.to_string().contains("lease"), "{error}");
+    }
+}
