@@ -8,7 +8,9 @@ use std::time::Duration;
 use cio_segment_sync::StoreError;
 use cio_segment_sync::dedupe::{Claim, Deduper};
 use cio_segment_sync::identity::{IdentityKey, IdentityStore};
-use cio_segment_sync::redis::{RedisActivityStore, RedisDeduper, RedisIdentityStore};
+use cio_segment_sync::redis::{
+    RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisProgressStore,
+};
 use cio_segment_sync::testing::Guarded;
 use cio_segment_sync::testing::redis_server::TestRedis;
 
@@ -36,6 +38,15 @@ async fn activity() -> Guarded<RedisActivityStore, TestRedis> {
     }
 }
 
+async fn progress() -> Guarded<RedisProgressStore, TestRedis> {
+    let guard = TestRedis::start().await;
+    Guarded {
+        store: RedisProgressStore::new(guard.connect().await),
+        guard,
+    }
+}
+
+cio_segment_sync::progress_store_conformance!(redis_progress, progress());
 cio_segment_sync::activity_store_conformance!(redis_activity, activity());
 cio_segment_sync::deduper_conformance!(redis_deduper, deduper());
 cio_segment_sync::identity_store_conformance!(redis_identity, identity());
