@@ -694,6 +694,8 @@ mod tests {
     struct Fake {
         sent: Mutex<Vec<Value>>,
         failing: Mutex<HashSet<String>>,
+        /// Activity recorded in this store while the next delivery is in flight (a race).
+        race: Mutex<Option<(Arc<MemoryActivityStore>, i64)>>,
     }
 
     impl Fake {
@@ -731,6 +733,10 @@ mod tests {
                 .any(|v| self.failing.lock().unwrap().contains(&person_of(v)))
             {
                 return Err(DeliveryFailure::DeadLettered("failed"));
+            }
+            let race = self.race.lock().unwrap().take();
+            if let Some((store, at)) = race {
+                store.record(&person_of(&values[0]), at).await.unwrap();
             }
             self.sent.lock().unwrap().extend(values);
             Ok(())
@@ -849,6 +855,21 @@ mod tests {
         fake.fail("u1", false);
         assert!(monitor.record("u1", 41 * DAY).await.unwrap().reactivated);
         assert_eq!(fake.take().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_enrolment_raced_by_activity_is_skipped_and_undone() {
+        let (monitor, store, fake) = monitor(ChurnConfig::default());
+        monitor.record("u1", 0).await.unwrap();
+        *fake.race.lock().unwrap() = Some((store.clone(), 39 * DAY));
+        let report = monitor.scan(40 * DAY, None).await.unwrap();
+        assert_eq!((report.enrolled, report.skipped, report.failed), (0, 1, 0));
+        assert_eq!(store.get("u1").await.unwrap(), Some((39 * DAY, false)));
+        let sent = fake.take();
+        let names: Vec<&Value> = sent.iter().map(|op| &op["action"]).collect();
+        assert_eq!(names, ["event", "identify", "event", "identify"]);
+        assert_eq!(sent[2]["name"], "churn_reactivated");
+        assert_eq!(sent[3]["attributes"]["churn_risk_since"], "");
     }
 
     #[tokio::test]
