@@ -332,7 +332,8 @@ async fn a_missing_segment_is_created_through_the_app_api_once_then_used() {
         Arc::new(MemoryMembershipStore::default()),
         handle.clone(),
     )
-    .with_app_client(app, Arc::new(Unlimited));
+    // The App API's own limiter, at Customer.io's documented 10 requests per second.
+    .with_app_client_default_limit(app);
     let ts = "2024-06-01T10:00:00Z";
     let messages = [
         identify("user-1", "new_audience", true, ts, "m1"),
@@ -375,5 +376,55 @@ async fn a_429_with_retry_after_is_honoured_and_retried_once() {
     assert_eq!(sync.handle(&message).await.unwrap(), added(7));
     assert_eq!(handle.stats().throttled, 1);
     handle.shutdown().await;
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn the_boolean_attribute_goes_out_as_a_v2_identify_next_to_the_membership() {
+    let server = MockServer::start().await;
+    membership_call(7, "remove_customers", "id")
+        .and(body_json(json!({"ids": ["user-1"]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .and(header("authorization", CIO_AUTH))
+        .and(body_json(json!({"batch": [
+            {"type": "person", "action": "identify", "identifiers": {"id": "user-1"},
+             "timestamp": 1_717_236_000_i64, "attributes": {"high_intent": false}}
+        ]})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
+    nothing_else(&server).await;
+    let mut config = config();
+    config.write_attribute = true;
+    let client = TrackClient::new(
+        SiteId::new("site"),
+        TrackApiKey::new("key"),
+        client_config(&server),
+    )
+    .unwrap();
+    let (attributes, _worker) = Dispatcher::spawn(
+        CustomerIoBatchSink::new(client),
+        DispatcherConfig::default().with_linger(Duration::from_millis(20)),
+        Arc::new(Unlimited),
+        Arc::new(MemoryDeadLetters::new(10)),
+    );
+    let (sync, handle) = flow(&server, config);
+    let sync = sync.with_attribute_dispatcher(attributes.clone());
+    let message = track("user-1", "high_intent", false, "2024-06-01T10:00:00Z", "m1");
+    assert_eq!(
+        sync.handle(&message).await.unwrap(),
+        AudienceOutcome::Delivered {
+            segment_id: 7,
+            direction: SegmentDirection::Remove
+        }
+    );
+    handle.shutdown().await;
+    attributes.shutdown().await;
     server.verify().await;
 }

@@ -37,6 +37,11 @@
 //!   *before* the store forgets the enrolment, so if they fail `record` returns an error, the
 //!   store is unchanged, and the host's retry of the same message sends them again.
 //!
+//! The identify operations carry no `timestamp`: a reactivation can be triggered by a message
+//! whose own time is earlier than the scan that set the attribute, and Customer.io orders
+//! identify updates by that field, so a timestamped clear could be ignored. The dispatcher's
+//! per-person ordering keeps the set and the clear in the order they were submitted.
+//!
 //! # Bounded, resumable scans
 //!
 //! A scan looks at most [`ChurnConfig::max_per_scan`] people (oldest activity first) and returns
@@ -970,6 +975,20 @@ mod tests {
             ));
         }
         assert_eq!(store.get("u1").await.unwrap(), Some((now, false)));
+    }
+
+    #[test]
+    fn the_monitor_and_its_futures_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let (monitor, _, _) = monitor(ChurnConfig::default());
+        send_sync(&monitor);
+        let message =
+            Message::from_value(json!({"type": "track", "userId": "u", "event": "e"})).unwrap();
+        let target = Target::Skip(SkipReason::NoIdentity);
+        send(&monitor.scan(0, None));
+        send(&monitor.record("u", 0));
+        send(&monitor.observe(&message, &target, 0));
     }
 
     #[test]

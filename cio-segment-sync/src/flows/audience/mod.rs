@@ -355,6 +355,13 @@ where
 
     /// Applies one Segment message. See the [module docs](self) for the steps.
     pub async fn handle(&self, message: &Message) -> Result<AudienceOutcome, AudienceSyncError> {
+        if self.config.write_attribute && self.attributes.is_none() {
+            // Checked before anything is recorded.
+            return Err(AudienceSyncError::Config {
+                field: "write_attribute",
+                problem: "is on but no attribute dispatcher was given",
+            });
+        }
         let Some(change) = AudienceChange::from_message_with(message, &self.options)? else {
             return Ok(AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange));
         };
@@ -407,12 +414,7 @@ where
                     .map_err(AudienceSyncError::Build)?;
                 Some((handle, Operation::from(identify)))
             }
-            (None, true) => {
-                return Err(AudienceSyncError::Config {
-                    field: "write_attribute",
-                    problem: "is on but no attribute dispatcher was given",
-                });
-            }
+            // Without a dispatcher `write_attribute` is off (checked on entry).
             _ => None,
         };
 
@@ -783,6 +785,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_attribute_without_its_dispatcher_is_a_config_error_and_records_nothing() {
+        let members = Recording::<SegmentMembership>::new();
+        let (segments, _) = Dispatcher::spawn(
+            members,
+            DispatcherConfig::default(),
+            Arc::new(Unlimited),
+            Arc::new(MemoryDeadLetters::new(10)),
+        );
+        let store = Arc::new(MemoryMembershipStore::default());
+        let sync: Flow = AudienceSync::new(
+            AudienceConfig {
+                write_attribute: true,
+                ..config()
+            },
+            store.clone(),
+            segments,
+        );
+        let err = sync
+            .handle(&change("u1", "vip", true, 1, "m1"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AudienceSyncError::Config {
+                    field: "write_attribute",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(store.is_empty());
+    }
+
+    #[tokio::test]
     async fn creation_without_an_app_client_is_a_config_error() {
         let (sync, _, _) = flow(AudienceConfig {
             create_missing: true,
@@ -802,6 +839,17 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_flow_and_its_future_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let (sync, _, _) = flow(config());
+        send_sync(&sync);
+        let message = change("u1", "vip", true, 1, "m1");
+        send(&sync.handle(&message));
+        send(&sync.known_segments());
     }
 
     #[test]
