@@ -447,11 +447,19 @@ impl ChurnMonitor {
     /// Records that `person` (a Customer.io identifier of
     /// [`person_id_type`](ChurnConfig::person_id_type)) was active at `at` (unix seconds).
     ///
-    /// If the person is enrolled and `at` is later than their last activity, the reactivation
+    /// A person Customer.io would refuse (empty, or an id over 150 bytes) is
+    /// [`ChurnError::Build`]. If the person is enrolled and `at` is later than their last activity, the reactivation
     /// operations are delivered first and the enrolment ends only once they were accepted; if
     /// they fail, [`ChurnError::Delivery`] is returned and the store is unchanged (do not ack
     /// the source, redeliver it later).
     pub async fn record(&self, person: &str, at: i64) -> Result<Activity, ChurnError> {
+        // A person Customer.io would refuse (empty, too long) would fail every scan: refuse it
+        // here instead.
+        self.config
+            .person_id_type
+            .identifier(person)
+            .validate()
+            .map_err(ChurnError::Build)?;
         if let Some((last, true)) = self.store.get(person).await?
             && at > last
         {
@@ -975,6 +983,16 @@ mod tests {
             ));
         }
         assert_eq!(store.get("u1").await.unwrap(), Some((now, false)));
+    }
+
+    #[tokio::test]
+    async fn an_identifier_customerio_would_refuse_is_not_recorded() {
+        let (monitor, store, _) = monitor(ChurnConfig::default());
+        for person in [String::new(), "x".repeat(151)] {
+            let err = monitor.record(&person, 10).await.unwrap_err();
+            assert!(matches!(err, ChurnError::Build(_)), "{err:?}");
+        }
+        assert!(store.is_empty());
     }
 
     #[test]
