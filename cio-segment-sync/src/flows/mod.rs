@@ -5,11 +5,18 @@
 //!
 //! - [`triggers`]: behavioural triggers and profile enrichment, Segment → Customer.io;
 //! - [`onboarding`]: onboarding milestones that only ever move a person forwards;
+//! - [`churn`]: churn prevention — activity per person and a scan the host schedules, which
+//!   enrols inactive people into re-engagement (an event and an attribute in Customer.io) and
+//!   notices when they come back;
+//! - [`audience`]: audience sync — Segment Engage audience enter/exit → Customer.io manual
+//!   segment add/remove, newest change first;
 //! - [`forget`]: deletion and suppression, in Customer.io and in every store of the flows.
 //!
 //! Every flow's configuration is a serde struct with documented defaults, so a host can load
 //! it from TOML.
 
+pub mod audience;
+pub mod churn;
 pub mod forget;
 pub mod onboarding;
 pub mod triggers;

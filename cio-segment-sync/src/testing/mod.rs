@@ -16,6 +16,7 @@
 pub mod activity;
 pub mod dedupe;
 pub mod identity;
+pub mod membership;
 pub mod progress;
 pub mod recent_ids;
 #[cfg(feature = "redis")]
@@ -222,6 +223,32 @@ macro_rules! __resolver_cases {
     };
 }
 
+/// Generates the [`MembershipStore`](crate::flows::audience::MembershipStore) conformance
+/// suite as a module `$name` holding one test per case.
+#[macro_export]
+macro_rules! membership_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::membership,
+                [
+                    newer_wins_older_loses,
+                    ties_break_by_tiebreak,
+                    repeat_of_the_newest_is_accepted,
+                    people_and_audiences_are_independent,
+                    any_order_ends_at_the_newest,
+                    concurrent_records_keep_the_newest,
+                    forget_removes_every_audience_of_the_person,
+                ]
+            );
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
@@ -379,6 +406,34 @@ where
     }
 
     async fn forget(&self, person: &str) -> Result<bool, crate::StoreError> {
+        self.store.forget(person).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::flows::audience::MembershipStore for Guarded<S, G>
+where
+    S: crate::flows::audience::MembershipStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn record_if_newer(
+        &self,
+        person: &str,
+        audience: &str,
+        change: &crate::flows::audience::MembershipChange,
+    ) -> Result<bool, crate::StoreError> {
+        self.store.record_if_newer(person, audience, change).await
+    }
+
+    async fn get(
+        &self,
+        person: &str,
+        audience: &str,
+    ) -> Result<Option<crate::flows::audience::MembershipChange>, crate::StoreError> {
+        self.store.get(person, audience).await
+    }
+
+    async fn forget(&self, person: &str) -> Result<usize, crate::StoreError> {
         self.store.forget(person).await
     }
 }
