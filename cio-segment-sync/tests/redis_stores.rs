@@ -9,7 +9,7 @@ use cio_segment_sync::StoreError;
 use cio_segment_sync::dedupe::{Claim, Deduper};
 use cio_segment_sync::identity::{IdentityKey, IdentityStore};
 use cio_segment_sync::redis::{
-    RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisProgressStore,
+    RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisMembershipStore, RedisProgressStore,
 };
 use cio_segment_sync::testing::Guarded;
 use cio_segment_sync::testing::redis_server::TestRedis;
@@ -46,6 +46,15 @@ async fn progress() -> Guarded<RedisProgressStore, TestRedis> {
     }
 }
 
+async fn membership() -> Guarded<RedisMembershipStore, TestRedis> {
+    let guard = TestRedis::start().await;
+    Guarded {
+        store: RedisMembershipStore::new(guard.connect().await),
+        guard,
+    }
+}
+
+cio_segment_sync::membership_store_conformance!(redis_membership, membership());
 cio_segment_sync::progress_store_conformance!(redis_progress, progress());
 cio_segment_sync::activity_store_conformance!(redis_activity, activity());
 cio_segment_sync::deduper_conformance!(redis_deduper, deduper());
