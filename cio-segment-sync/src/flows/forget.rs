@@ -41,6 +41,7 @@ use customerio_client::track::v2::{Operation, PersonOperation, PersonRef};
 use segment_model::Message;
 use segment_model::spec::LifecycleEvent;
 
+use super::audience::MembershipStore;
 use super::onboarding::ProgressStore;
 use crate::activity::ActivityStore;
 use crate::dedupe::Deduper;
@@ -128,6 +129,18 @@ pub struct ForgetProgress(pub Arc<dyn ProgressStore>);
 
 #[async_trait]
 impl Forget for ForgetProgress {
+    async fn forget(&self, person: &str) -> Result<(), StoreError> {
+        self.0.forget(person).await.map(drop)
+    }
+}
+
+/// [`Forget`] over a [`MembershipStore`] (calls [`MembershipStore::forget`]): every audience
+/// record of the person goes.
+#[derive(Debug, Clone)]
+pub struct ForgetMemberships(pub Arc<dyn MembershipStore>);
+
+#[async_trait]
+impl Forget for ForgetMemberships {
     async fn forget(&self, person: &str) -> Result<(), StoreError> {
         self.0.forget(person).await.map(drop)
     }
@@ -445,6 +458,32 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(Delivered::Accepted)
         }
+    }
+
+    #[tokio::test]
+    async fn memberships_are_forgotten_for_every_audience() {
+        use crate::flows::audience::{MembershipChange, MemoryMembershipStore};
+
+        let store = Arc::new(MemoryMembershipStore::default());
+        let change = MembershipChange {
+            at: 1,
+            tiebreak: "m".into(),
+            entered: true,
+        };
+        for audience in ["a", "b"] {
+            assert!(
+                store
+                    .record_if_newer("u-1", audience, &change)
+                    .await
+                    .unwrap()
+            );
+        }
+        assert!(store.record_if_newer("u-2", "a", &change).await.unwrap());
+        let forget: Arc<dyn Forget> = Arc::new(ForgetMemberships(store.clone()));
+        forget.forget("u-1").await.unwrap();
+        assert_eq!(store.get("u-1", "a").await.unwrap(), None);
+        assert_eq!(store.get("u-1", "b").await.unwrap(), None);
+        assert_eq!(store.get("u-2", "a").await.unwrap(), Some(change));
     }
 
     /// Fails its first `forget`, then records who it forgot.
