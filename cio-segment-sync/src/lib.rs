@@ -27,6 +27,8 @@
 //!   [`Sink`](dispatch::Sink): batching, bounded queue, retries, per-person order, completions
 //!   resolved only after the server accepted the item;
 //! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
+//! - [`flows`]: the use cases built from all of the above (engagement back-sync, new-subscriber
+//!   backfill);
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
@@ -35,6 +37,7 @@ pub mod dead_letter;
 pub mod dedupe;
 pub mod dispatch;
 mod expiring;
+pub mod flows;
 pub mod identity;
 pub mod loop_guard;
 pub mod mapping;
