@@ -270,6 +270,7 @@ async fn a_missing_profile_is_a_skip_and_customerio_gets_nothing() {
         }
     );
     assert_eq!(s.limiter.taken(), 2);
+    assert_eq!(s.flow.stats().not_found, 1);
     s.handle.shutdown().await;
     profiles.verify().await;
     cio.verify().await;
@@ -364,6 +365,8 @@ async fn a_throttled_lookup_is_retried_later_and_the_retry_is_delivered() {
         BackfillOutcome::Delivered
     );
     assert_eq!(s.limiter.taken(), 2);
+    let stats = s.flow.stats();
+    assert_eq!((stats.retry_later, stats.delivered), (1, 1));
     s.handle.shutdown().await;
     profiles.verify().await;
     cio.verify().await;

@@ -290,6 +290,7 @@ async fn concurrent_webhooks_become_one_batch_of_stamped_spec_events() {
         assert_eq!(outcome, EngagementOutcome::Delivered);
         assert_eq!(outcome.disposition().http_status(), 200);
     }
+    assert_eq!(s.flow.stats().delivered, 3);
     s.handle.shutdown().await;
     server.verify().await;
 }
@@ -387,6 +388,8 @@ async fn a_replayed_webhook_reaches_segment_once() {
             }
         );
     }
+    let stats = s.flow.stats();
+    assert_eq!((stats.delivered, stats.duplicates), (1, 2));
     s.handle.shutdown().await;
     server.verify().await;
 }
@@ -422,6 +425,7 @@ async fn a_bad_signature_is_a_typed_error_and_nothing_is_sent() {
         assert_eq!(err.disposition(), Disposition::Refuse);
         assert_eq!(err.disposition().http_status(), 401);
     }
+    assert_eq!(s.flow.stats().refused, 4);
     // Nothing was claimed either: the genuine webhook is still first.
     let key = format!("{DEDUPE_KEY_PREFIX}01E4C4CT6YDC7Y5M7FE1GWWPQJ");
     assert!(matches!(
@@ -449,6 +453,24 @@ async fn an_authentic_but_undecodable_body_is_acked_and_nothing_is_sent() {
         .unwrap_err();
     assert!(matches!(err, EngagementError::Payload(_)), "{err:?}");
     assert_eq!(err.disposition(), Disposition::Ack);
+
+    // Decodes, but its time is out of any calendar: untranslatable, acked, and released (a
+    // retry is tried again, as the pipeline does).
+    let mut far = clicked();
+    far["timestamp"] = json!(i64::MAX);
+    let err = s
+        .flow
+        .receive(signed(&far).request(), now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngagementError::Translate(_)), "{err:?}");
+    assert_eq!(err.disposition(), Disposition::Ack);
+    let key = format!("{DEDUPE_KEY_PREFIX}01E4C4CT6YDC7Y5M7FE1GWWPQJ");
+    assert!(matches!(
+        s.deduper.claim(&key, Duration::from_secs(1)).await.unwrap(),
+        Claim::First(_)
+    ));
+    assert_eq!(s.flow.stats().unusable, 2);
     s.handle.shutdown().await;
     server.verify().await;
 }

@@ -9,8 +9,8 @@
 //! # Steps
 //!
 //! 1. **Dedupe** (webhook events only) — the key `backfill:` + `event_id` is claimed in the
-//!    [`Deduper`]; committed once the event is finished, released after a failure so
-//!    Customer.io's retry runs again. The prefix keeps these keys apart from the engagement
+//!    [`Deduper`]; committed once the backfill ended with an outcome, released after any error
+//!    so Customer.io's retry runs again (the pipeline's rule). The prefix keeps these keys apart from the engagement
 //!    flow's, which sees the same event ids.
 //! 2. **Profile lookup** — by `user_id` (the person's Customer.io `id`), else, when
 //!    [`BackfillConfig::lookup_by_email`] allows it, by `email`. Each Profile API request
@@ -84,6 +84,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use customerio_client::Identifier;
@@ -368,6 +369,69 @@ impl BackfillError {
     }
 }
 
+/// What a [`BackfillFlow`] did so far: one count per way a backfill ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackfillStats {
+    /// Backfills Customer.io accepted.
+    pub delivered: u64,
+    /// Webhook events skipped as duplicates.
+    pub duplicates: u64,
+    /// Lookups that found no Segment profile.
+    pub not_found: u64,
+    /// Backfills skipped for another reason.
+    pub skipped: u64,
+    /// Backfills given up to the dead-letter sink.
+    pub dead_lettered: u64,
+    /// Backfills to retry later (Profile API, store or delivery failures).
+    pub retry_later: u64,
+    /// Backfills that can never work (invalid lookup id, unmappable traits).
+    pub unusable: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    delivered: AtomicU64,
+    duplicates: AtomicU64,
+    not_found: AtomicU64,
+    skipped: AtomicU64,
+    dead_lettered: AtomicU64,
+    retry_later: AtomicU64,
+    unusable: AtomicU64,
+}
+
+impl Counters {
+    fn record(&self, result: &Result<BackfillOutcome, BackfillError>) {
+        let counter = match result {
+            Ok(BackfillOutcome::Delivered) => &self.delivered,
+            Ok(BackfillOutcome::Skipped {
+                reason: BackfillSkip::Duplicate,
+            }) => &self.duplicates,
+            Ok(BackfillOutcome::Skipped {
+                reason: BackfillSkip::ProfileNotFound,
+            }) => &self.not_found,
+            Ok(BackfillOutcome::Skipped { .. }) => &self.skipped,
+            Ok(BackfillOutcome::DeadLettered { .. }) => &self.dead_lettered,
+            Err(error) if error.disposition() == Disposition::RetryLater => &self.retry_later,
+            Err(_) => &self.unusable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> BackfillStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        BackfillStats {
+            delivered: get(&self.delivered),
+            duplicates: get(&self.duplicates),
+            not_found: get(&self.not_found),
+            skipped: get(&self.skipped),
+            dead_lettered: get(&self.dead_lettered),
+            retry_later: get(&self.retry_later),
+            unusable: get(&self.unusable),
+        }
+    }
+}
+
 /// The new-subscriber backfill. See the [module docs](self).
 pub struct BackfillFlow {
     config: BackfillConfig,
@@ -377,6 +441,7 @@ pub struct BackfillFlow {
     deduper: Arc<dyn Deduper>,
     mapper: Arc<dyn Mapper>,
     deliver: Arc<dyn Deliver>,
+    counters: Counters,
 }
 
 impl fmt::Debug for BackfillFlow {
@@ -388,6 +453,7 @@ impl fmt::Debug for BackfillFlow {
             .field("deduper", &self.deduper)
             .field("mapper", &self.mapper)
             .field("deliver", &self.deliver)
+            .field("stats", &self.counters.snapshot())
             .finish()
     }
 }
@@ -425,6 +491,7 @@ impl BackfillFlow {
             profiles,
             deduper,
             deliver,
+            counters: Counters::default(),
         })
     }
 
@@ -446,9 +513,23 @@ impl BackfillFlow {
         &self.config
     }
 
+    /// What the flow did so far.
+    pub fn stats(&self) -> BackfillStats {
+        self.counters.snapshot()
+    }
+
     /// Handles a (verified) reporting-webhook event: a `subscribed` metric is backfilled once
     /// per `event_id`; anything else is skipped with [`BackfillSkip::NotASubscription`].
     pub async fn on_event(&self, event: &ReportingEvent) -> Result<BackfillOutcome, BackfillError> {
+        let result = self.on_event_inner(event).await;
+        self.counters.record(&result);
+        result
+    }
+
+    async fn on_event_inner(
+        &self,
+        event: &ReportingEvent,
+    ) -> Result<BackfillOutcome, BackfillError> {
         if event.metric != Metric::Subscribed {
             return Ok(BackfillOutcome::Skipped {
                 reason: BackfillSkip::NotASubscription,
@@ -470,12 +551,11 @@ impl BackfillFlow {
                 });
             }
         };
-        let result = self.backfill(&BackfillPerson::from_event(event)).await;
-        let finished = match &result {
-            Ok(_) => true,
-            Err(error) => error.disposition() == Disposition::Ack,
-        };
-        if finished {
+        let result = self
+            .backfill_inner(&BackfillPerson::from_event(event))
+            .await;
+        // Committed when finished, released after any error (the pipeline's rule).
+        if result.is_ok() {
             if let Err(error) = self.deduper.commit(&key, &token).await {
                 // Finished all the same; a later retry writes the same traits again.
                 tracing::warn!(error = %error, "Could not record a backfill event as done.");
@@ -488,6 +568,15 @@ impl BackfillFlow {
 
     /// Reads `person`'s traits from the Profile API and writes them to Customer.io.
     pub async fn backfill(
+        &self,
+        person: &BackfillPerson,
+    ) -> Result<BackfillOutcome, BackfillError> {
+        let result = self.backfill_inner(person).await;
+        self.counters.record(&result);
+        result
+    }
+
+    async fn backfill_inner(
         &self,
         person: &BackfillPerson,
     ) -> Result<BackfillOutcome, BackfillError> {

@@ -18,8 +18,8 @@
 //! 2. **Dedupe** — the key `engagement:` + `event_id` is claimed in the [`Deduper`]
 //!    (Customer.io retries re-send the same `event_id`). The prefix keeps this flow's keys apart
 //!    from the Segment messageIds of the pipeline and from the backfill flow's keys when they
-//!    share one store. Claim → commit after the event was accepted or skipped; release after a
-//!    failure, so Customer.io's retry is delivered.
+//!    share one store. Claim → commit after the event was delivered, skipped or dead-lettered;
+//!    release after any error, so Customer.io's retry is handled again (the pipeline's rule).
 //! 3. **Translation** (pure, [`EngagementFlow::translate`]) — the event name from the name table
 //!    (below), the identity, the properties, the timestamp, and a `messageId`.
 //! 4. **Loop guard** — [`LoopGuard::stamp`]: a provenance stamp in `context`, every Customer.io
@@ -148,6 +148,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use customerio_client::webhook::{
@@ -405,6 +406,69 @@ impl Disposition {
     }
 }
 
+/// What an [`EngagementFlow`] did so far: one count per way a webhook ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngagementStats {
+    /// Events Segment accepted.
+    pub delivered: u64,
+    /// Events skipped as duplicates of handled webhook events.
+    pub duplicates: u64,
+    /// Events skipped for another reason (not mapped, no identity).
+    pub skipped: u64,
+    /// Events given up to the dead-letter sink.
+    pub dead_lettered: u64,
+    /// Requests refused by the signature check.
+    pub refused: u64,
+    /// Webhooks answered "retry later" (in flight, store or delivery failure).
+    pub retry_later: u64,
+    /// Authentic webhooks that cannot be used (undecodable, untranslatable).
+    pub unusable: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    delivered: AtomicU64,
+    duplicates: AtomicU64,
+    skipped: AtomicU64,
+    dead_lettered: AtomicU64,
+    refused: AtomicU64,
+    retry_later: AtomicU64,
+    unusable: AtomicU64,
+}
+
+impl Counters {
+    fn record(&self, result: &Result<EngagementOutcome, EngagementError>) {
+        let counter = match result {
+            Ok(EngagementOutcome::Delivered) => &self.delivered,
+            Ok(EngagementOutcome::Skipped {
+                reason: EngagementSkip::Duplicate,
+            }) => &self.duplicates,
+            Ok(EngagementOutcome::Skipped { .. }) => &self.skipped,
+            Ok(EngagementOutcome::DeadLettered { .. }) => &self.dead_lettered,
+            Err(error) => match error.disposition() {
+                Disposition::Refuse => &self.refused,
+                Disposition::RetryLater => &self.retry_later,
+                Disposition::Ack => &self.unusable,
+            },
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> EngagementStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        EngagementStats {
+            delivered: get(&self.delivered),
+            duplicates: get(&self.duplicates),
+            skipped: get(&self.skipped),
+            dead_lettered: get(&self.dead_lettered),
+            refused: get(&self.refused),
+            retry_later: get(&self.retry_later),
+            unusable: get(&self.unusable),
+        }
+    }
+}
+
 /// Which store failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -492,8 +556,11 @@ pub enum Translated {
     Skip(EngagementSkip),
 }
 
-/// One webhook request as received: the two signature headers' raw values (`None` when
-/// absent) and the body bytes exactly as received.
+/// One webhook request as received: the raw values of the two signature headers (named by
+/// [`TIMESTAMP_HEADER`](customerio_client::webhook::TIMESTAMP_HEADER) and
+/// [`SIGNATURE_HEADER`](customerio_client::webhook::SIGNATURE_HEADER), matched
+/// case-insensitively by HTTP libraries; `None` when absent) and the body bytes exactly as
+/// received (never re-serialised).
 #[derive(Clone, Copy)]
 pub struct SignedRequest<'a> {
     /// The `X-CIO-Timestamp` header value.
@@ -523,6 +590,7 @@ pub struct EngagementFlow<S: Sink<Item = Message> = SegmentTrackingSink> {
     loop_guard: Arc<dyn LoopGuard>,
     dispatcher: DispatcherHandle<S>,
     dead_letters: Arc<dyn DeadLetterSink>,
+    counters: Counters,
 }
 
 impl<S: Sink<Item = Message>> fmt::Debug for EngagementFlow<S> {
@@ -534,6 +602,7 @@ impl<S: Sink<Item = Message>> fmt::Debug for EngagementFlow<S> {
             .field("loop_guard", &self.loop_guard)
             .field("dispatcher", &self.dispatcher)
             .field("dead_letters", &self.dead_letters)
+            .field("stats", &self.counters.snapshot())
             .finish()
     }
 }
@@ -563,12 +632,18 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
             loop_guard,
             dispatcher,
             dead_letters,
+            counters: Counters::default(),
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &EngagementConfig {
         &self.config
+    }
+
+    /// What the flow did so far.
+    pub fn stats(&self) -> EngagementStats {
+        self.counters.snapshot()
     }
 
     /// Verifies, decodes and processes one webhook request; `now` is the current time (for the
@@ -578,16 +653,45 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
         request: SignedRequest<'_>,
         now: SystemTime,
     ) -> Result<EngagementOutcome, EngagementError> {
+        let result = match self.verify(request, now) {
+            Ok(event) => self.process_inner(&event).await,
+            Err(error) => Err(error),
+        };
+        self.counters.record(&result);
+        result
+    }
+
+    /// [`receive`](Self::receive) with `now` read from the system clock.
+    pub async fn receive_now(
+        &self,
+        request: SignedRequest<'_>,
+    ) -> Result<EngagementOutcome, EngagementError> {
+        self.receive(request, SystemTime::now()).await
+    }
+
+    fn verify(
+        &self,
+        request: SignedRequest<'_>,
+        now: SystemTime,
+    ) -> Result<ReportingEvent, EngagementError> {
         self.verifier
             .verify(request.timestamp, request.signature, request.body, now)
             .map_err(EngagementError::Signature)?;
-        let event = ReportingEvent::from_slice(request.body).map_err(EngagementError::Payload)?;
-        self.process(&event).await
+        ReportingEvent::from_slice(request.body).map_err(EngagementError::Payload)
     }
 
     /// Processes an event that was already verified and decoded: dedupe, translate, stamp,
     /// deliver.
     pub async fn process(
+        &self,
+        event: &ReportingEvent,
+    ) -> Result<EngagementOutcome, EngagementError> {
+        let result = self.process_inner(event).await;
+        self.counters.record(&result);
+        result
+    }
+
+    async fn process_inner(
         &self,
         event: &ReportingEvent,
     ) -> Result<EngagementOutcome, EngagementError> {
@@ -613,18 +717,17 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
         result
     }
 
-    /// Commits the claim when the event is finished (an outcome, or an error that every retry
-    /// would repeat), releases it otherwise.
+    /// Commits the claim when the event is finished (an outcome), releases it after any error,
+    /// as the pipeline does: a retry of an event that failed is tried again (and fails the same
+    /// way if the failure is permanent, which costs nothing and lets a fixed configuration
+    /// through).
     async fn finish(
         &self,
         key: &str,
         token: &ClaimToken,
         result: &Result<EngagementOutcome, EngagementError>,
     ) {
-        let finished = match result {
-            Ok(_) => true,
-            Err(error) => error.disposition() == Disposition::Ack,
-        };
+        let finished = result.is_ok();
         if finished {
             if let Err(error) = self.deduper.commit(key, token).await {
                 // The event is finished all the same; a retry arriving later is sent again and
