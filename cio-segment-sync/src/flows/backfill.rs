@@ -97,6 +97,7 @@ use segment_model::client::profile::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use super::engagement::Disposition;
 use crate::dedupe::{Claim, Deduper};
@@ -521,7 +522,8 @@ impl BackfillFlow {
     /// Handles a (verified) reporting-webhook event: a `subscribed` metric is backfilled once
     /// per `event_id`; anything else is skipped with [`BackfillSkip::NotASubscription`].
     pub async fn on_event(&self, event: &ReportingEvent) -> Result<BackfillOutcome, BackfillError> {
-        let result = self.on_event_inner(event).await;
+        let span = tracing::debug_span!("backfill_event", metric = event.metric.as_str());
+        let result = self.on_event_inner(event).instrument(span).await;
         self.counters.record(&result);
         result
     }
@@ -571,7 +573,8 @@ impl BackfillFlow {
         &self,
         person: &BackfillPerson,
     ) -> Result<BackfillOutcome, BackfillError> {
-        let result = self.backfill_inner(person).await;
+        let span = tracing::debug_span!("backfill");
+        let result = self.backfill_inner(person).instrument(span).await;
         self.counters.record(&result);
         result
     }
@@ -781,6 +784,18 @@ mod tests {
             !debug.contains("ada@example.com") && !debug.contains("c1"),
             "{debug}"
         );
+    }
+
+    /// Compile-time lock: the flow's futures are `Send`, so hosts can spawn them.
+    fn futures_are_send(flow: &BackfillFlow, event: &ReportingEvent, person: &BackfillPerson) {
+        fn send<T: Send>(_: T) {}
+        send(flow.on_event(event));
+        send(flow.backfill(person));
+    }
+
+    #[test]
+    fn flow_futures_are_send() {
+        let _ = futures_are_send;
     }
 
     #[test]

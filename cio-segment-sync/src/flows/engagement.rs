@@ -159,6 +159,7 @@ use segment_model::spec::{EmailProperties, PushCampaign, PushProperties};
 use segment_model::{Context, Message, Properties, Timestamp, Traits};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
 use crate::dedupe::{Claim, ClaimToken, Deduper};
@@ -692,6 +693,18 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
     }
 
     async fn process_inner(
+        &self,
+        event: &ReportingEvent,
+    ) -> Result<EngagementOutcome, EngagementError> {
+        let span = tracing::debug_span!(
+            "engagement_process",
+            object_type = event.object_type.as_str(),
+            metric = event.metric.as_str()
+        );
+        self.claim_and_run(event).instrument(span).await
+    }
+
+    async fn claim_and_run(
         &self,
         event: &ReportingEvent,
     ) -> Result<EngagementOutcome, EngagementError> {
@@ -1250,6 +1263,18 @@ mod tests {
             EngagementError::Translate(TranslateError::Timestamp).disposition(),
             Disposition::Ack
         );
+    }
+
+    /// Compile-time lock: the flow's futures are `Send`, so hosts can spawn them.
+    fn futures_are_send(flow: &EngagementFlow, event: &ReportingEvent, request: SignedRequest<'_>) {
+        fn send<T: Send>(_: T) {}
+        send(flow.process(event));
+        send(flow.receive(request, SystemTime::now()));
+    }
+
+    #[test]
+    fn flow_futures_are_send() {
+        let _ = futures_are_send;
     }
 
     #[test]
