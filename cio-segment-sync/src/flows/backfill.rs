@@ -28,6 +28,23 @@
 //!    [`CustomerIoBatchSink`](crate::dispatch::sinks::CustomerIoBatchSink)); the call returns
 //!    once Customer.io accepted them or they were dead-lettered.
 //!
+//! # One webhook endpoint for both flows
+//!
+//! Customer.io sends every reporting event to one endpoint. A host running this flow and the
+//! [engagement back-sync](super::engagement) verifies the request once
+//! ([`SignatureVerifier::verify_and_parse`](customerio_client::webhook::SignatureVerifier::verify_and_parse)),
+//! then hands the event to both: [`EngagementFlow::process`](super::engagement::EngagementFlow::process)
+//! skips `subscribed` events (not in its default name table) and [`BackfillFlow::on_event`]
+//! skips everything else. Their dedupe keys carry different prefixes, so one [`Deduper`] can
+//! serve both. Answer "retry later" if either asks for it; both flows are idempotent, so the
+//! retry repeats nothing the finished one already did.
+//!
+//! # Lookup values
+//!
+//! Segment's docs ask for lower-case external ids without saying whether the type, the value or
+//! both (unconfirmed). Ids and emails are sent as Customer.io has them; build the
+//! [`ProfileClient`] with `lowercase_lookup_values(true)` to lower-case them.
+//!
 //! # Why `unsubscribed` is protected
 //!
 //! The person has just subscribed in Customer.io. A Segment profile still carrying an older
