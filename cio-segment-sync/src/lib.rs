@@ -27,7 +27,8 @@
 //!   [`Sink`](dispatch::Sink): batching, bounded queue, retries, per-person order, completions
 //!   resolved only after the server accepted the item;
 //! - [`flows`]: ready-made flows per use case (triggers and enrichment, onboarding
-//!   milestones, churn prevention, audience sync, deletion and suppression);
+//!   milestones, churn prevention, audience sync, engagement back-sync, new-subscriber
+//!   backfill, deletion and suppression);
 //! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.

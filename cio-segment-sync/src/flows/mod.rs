@@ -10,13 +10,19 @@
 //!   notices when they come back;
 //! - [`audience`]: audience sync — Segment Engage audience enter/exit → Customer.io manual
 //!   segment add/remove, newest change first;
+//! - [`engagement`]: engagement back-sync — verified Customer.io reporting webhooks → Segment
+//!   `track` events named by the Email, Push and a documented SMS table, loop-guarded;
+//! - [`backfill`]: new-subscriber backfill — a person's traits read from Segment's Profile API
+//!   and written to Customer.io;
 //! - [`forget`]: deletion and suppression, in Customer.io and in every store of the flows.
 //!
 //! Every flow's configuration is a serde struct with documented defaults, so a host can load
 //! it from TOML.
 
 pub mod audience;
+pub mod backfill;
 pub mod churn;
+pub mod engagement;
 pub mod forget;
 pub mod onboarding;
 pub mod triggers;
