@@ -16,7 +16,7 @@
 //! | `page` | person `page`, named per [`PageName`] / [`LongPageName`], with `id`, `timestamp` and the properties |
 //! | `screen` | person `screen` named by the screen `name` (else `properties.name`; [`LongPageName`] applies), with `id`, `timestamp` and the properties |
 //! | `group` | object `identify` (`object_id` = `groupId`, type from `traits.objectTypeId` / `traits.object_type_id`, else [`MappingConfig::default_object_type_id`]) with a relationship to the person (attributes from `traits.relationshipAttributes`); for an anonymous target, object `identify_anonymous` with an `anonymous_id` relationship. Object attributes per [`ObjectAttributes`] |
-//! | `alias` | person `merge` of the [`Target::Merge`] sides |
+//! | `alias` | person `merge` of the [`Target::Merge`] sides; for a [`Target::Person`] carrying an `anonymous_id` (an alias from an anonymousId), a person `identify` setting only `anonymous_id`, so Customer.io stitches the anonymous activity; without one, skipped with [`SkipReason::AlreadyMerged`] |
 //! | `delete` | person `delete` |
 //!
 //! A [`Target::Skip`] gives [`Mapped::Skip`] with the resolver's reason. An `identify` or
@@ -24,8 +24,8 @@
 //! Customer.io has no profile to update for them (person lifecycle operations too, unless
 //! [`IncompleteLifecycle::PlainEvent`] sends them as plain events). A `track` event denied by
 //! [`MappingConfig::events`] is skipped with [`SkipReason::Filtered`] before anything else is
-//! looked at. A target the call cannot use (an `alias` resolved to one person, an `identify`
-//! resolved to a merge) is a [`MappingError::TargetMismatch`].
+//! looked at. A target the call cannot use (an `alias` resolved to an anonymous person, an
+//! `identify` resolved to a merge) is a [`MappingError::TargetMismatch`].
 //!
 //! Every trait not in [`IDENTIFY_RESERVED_TRAITS`] is copied, `id` included: Customer.io reads
 //! an `id` attribute as a request to set (or, keyed by `cio_id`, change) the person's id, which
@@ -661,10 +661,30 @@ fn group(call: &Group, cx: &Cx<'_>) -> Result<Mapped, MappingError> {
 
 fn alias(cx: &Cx<'_>) -> Result<Mapped, MappingError> {
     const CALL: &str = "alias";
+    let wrap = MappingError::operation;
     match cx.target {
         Target::Merge { primary, secondary } => one(Merge::new(primary.clone(), secondary.clone())
-            .map_err(MappingError::operation(CALL))?
+            .map_err(wrap(CALL))?
             .into()),
+        // An alias from an anonymousId to a person: Customer.io stitches the anonymous
+        // activity when the person carries that `anonymous_id`, so send exactly that.
+        Target::Person {
+            identifier,
+            anonymous_id: Some(anonymous_id),
+        } => {
+            let mut op = PersonIdentify::new(identifier.clone())
+                .map_err(wrap(CALL))?
+                .with_attribute("anonymous_id", Value::from(anonymous_id.as_str()))
+                .map_err(wrap(CALL))?;
+            if let Some(seconds) = cx.timestamp {
+                op = op.with_timestamp(seconds).map_err(wrap(CALL))?;
+            }
+            one(op.into())
+        }
+        // Both ids are already the same person: nothing to write.
+        Target::Person {
+            anonymous_id: None, ..
+        } => Ok(Mapped::Skip(SkipReason::AlreadyMerged)),
         other => Err(mismatch(CALL, other)),
     }
 }
