@@ -18,6 +18,9 @@
 //! - `--concurrency N`: people processed at once (default 16).
 //! - `--rate R`: at most R Track API requests per second, retries included (default: no limit).
 //!
+//! Unless the config sets `[triggers.dispatcher] linger_ms`, a batch waits at most 20 ms for
+//! more operations (the sink's default suits live traffic, not a replay).
+//!
 //! A progress line is drawn on stderr when it is a terminal; the summary (read, delivered,
 //! skipped by reason, dead-lettered by reason, unreadable, rate) goes to stdout. The exit status
 //! is 1 when anything was dead-lettered or unreadable, 2 on a usage or configuration error.
@@ -58,6 +61,9 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let (mut config, rest) = SyncConfig::from_args(std::env::args().skip(1))?;
     let args = ReplayArgs::parse(rest)?;
     config.triggers.batch_concurrency = args.concurrency.get();
+    // Each person's messages go one after the other, each waiting for its batch to fill or
+    // linger out; a short linger keeps a replay fast. An explicit `linger_ms` in the config wins.
+    config.triggers.dispatcher.linger_ms.get_or_insert(20);
 
     let sink = if args.dry_run {
         Some(DrySink::start().await?)
