@@ -12,6 +12,34 @@
 //! The flows share one identity store (so an identify seen by one is known to the others) and
 //! one dead-letter list. [`Quickstart::start`] spawns the dispatchers' workers on the current
 //! tokio runtime; [`Quickstart::shutdown`] sends what is queued and stops them.
+//!
+//! ```
+//! use customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+//! use examples::config::SyncConfig;
+//! use examples::dry_run::DrySink;
+//! use examples::quickstart::{EXAMPLE_CONFIG, LineReport, Quickstart};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sink = DrySink::start().await?;
+//! let client = TrackClient::new(
+//!     SiteId::new("site"),
+//!     TrackApiKey::new("key"),
+//!     ClientConfig::new(Region::Us).with_track_base_url(sink.base_url())?,
+//! )?;
+//! let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "example")?;
+//! config.triggers.dispatcher.linger_ms = Some(1);
+//! let quickstart = Quickstart::start(client, &config, None)?;
+//! let report = quickstart
+//!     .handle_line(r#"{"type":"track","messageId":"m-1","userId":"u-1","event":"Clicked"}"#)
+//!     .await;
+//! assert!(matches!(report, LineReport::Handled { flow: "triggers", .. }));
+//! quickstart.shutdown().await;
+//! let requests = sink.take();
+//! assert_eq!(requests.len(), 1);
+//! assert_eq!(requests[0].path, "/api/v2/batch");
+//! # Ok(()) }
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -166,6 +166,17 @@ pub struct Unreadable {
 
 /// The messages of one archive line, and the items that could not be read. Messages without a
 /// `messageId` get a [derived one](derived_message_id).
+///
+/// ```
+/// use examples::replay::{messages_from_line, DERIVED_ID_PREFIX};
+///
+/// let line = r#"{"batch":[{"type":"track","userId":"u-1","event":"A"},{"type":"nope"}]}"#;
+/// let (messages, unreadable) = messages_from_line(line);
+/// assert_eq!(messages.len(), 1);
+/// assert!(messages[0].message_id().unwrap().starts_with(DERIVED_ID_PREFIX));
+/// assert_eq!(unreadable.len(), 1);
+/// assert!(unreadable[0].reason.starts_with("batch item 1"));
+/// ```
 pub fn messages_from_line(line: &str) -> (Vec<Message>, Vec<Unreadable>) {
     let value: Value = match serde_json::from_str(line) {
         Ok(value) => value,
