@@ -1,79 +1,112 @@
-//! Quickstart: read the sample Segment events and show how `segment-model` understands them.
+//! Quickstart: the whole Segment → Customer.io sync over the bundled sample events.
 //!
 //! ```text
-//! cargo run -p examples --example quickstart [FILE.jsonl]
+//! cargo run -p examples --example quickstart [-- [--config FILE.toml] [FILE.jsonl]]
 //! ```
 //!
-//! Each line of `examples/data/sample-events.jsonl` (or `FILE.jsonl`) is parsed into a typed
-//! [`Message`]. A good line prints its call type, message id and what the sync would see in it
-//! (an Engage audience change, a lifecycle event, a validation problem); a repeated message id is
-//! reported as a duplicate; a bad line prints its typed error. No credentials are needed. The
-//! full Segment → Customer.io dry run replaces this program once the sync crate's flows exist.
-#![allow(clippy::print_stdout)]
+//! Each line of `examples/data/sample-events.jsonl` (or `FILE.jsonl`) goes through the flows
+//! the configuration turns on (`--config`, else `examples/sync.example.toml`): triggers and
+//! profile enrichment, onboarding milestones, Engage audiences. See `examples::quickstart`.
+//!
+//! Without `CIO_SITE_ID` / `CIO_API_KEY` this is a **dry run**: the real Customer.io client
+//! writes to a local recording server on `127.0.0.1:0`, and every request it would have sent to
+//! Customer.io is printed (method, path, JSON body). With both set, it sends for real, to the
+//! region in `CIO_REGION` or to `CIO_TRACK_URL`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::collections::HashSet;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use segment_model::Message;
-use segment_model::audience::AudienceChange;
-use segment_model::spec::LifecycleEvent;
+use customerio_client::{SiteId, TrackApiKey, TrackClient};
+use examples::config::{EnvConfig, SyncConfig};
+use examples::dry_run::DrySink;
+use examples::quickstart::{EXAMPLE_CONFIG, Quickstart, SAMPLE_EVENTS, Summary};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args_os()
-        .nth(1)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/sample-events.jsonl")
-        });
-    let text = std::fs::read_to_string(&path)?;
-    let mut seen = HashSet::new();
-    let (mut parsed, mut duplicates, mut rejected) = (0usize, 0usize, 0usize);
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let line_no = n + 1;
-        let message = match Message::from_str(line) {
-            Ok(message) => message,
-            Err(err) => {
-                rejected += 1;
-                println!("line {line_no:>3}: rejected: {err}");
-                continue;
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(summary) if summary.failed.is_empty() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error}");
+            let mut source = error.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
             }
-        };
-        let id = message.message_id().unwrap_or("-").to_owned();
-        if !seen.insert(id.clone()) {
-            duplicates += 1;
-            println!(
-                "line {line_no:>3}: {:<8} {id}  (duplicate message id: skipped)",
-                message.kind().to_string()
-            );
-            continue;
+            ExitCode::FAILURE
         }
-        parsed += 1;
-        let mut notes = Vec::new();
-        if let Some(event) = message.event() {
-            notes.push(format!("event {event:?}"));
-        }
-        match AudienceChange::from_message(&message) {
-            Ok(Some(change)) => {
-                notes.push(format!("audience {} {:?}", change.key, change.membership))
-            }
-            Ok(None) => {}
-            Err(err) => notes.push(format!("audience error: {err}")),
-        }
-        if let Some(lifecycle) = LifecycleEvent::from_message(&message) {
-            notes.push(format!("lifecycle {}", lifecycle.as_str()));
-        }
-        if let Err(violations) = message.validate() {
-            notes.push(format!("invalid: {violations}"));
-        }
-        println!(
-            "line {line_no:>3}: {:<8} {id}  {}",
-            message.kind().to_string(),
-            notes.join(", ")
-        );
     }
-    println!("\n{parsed} messages parsed, {duplicates} duplicates, {rejected} rejected");
-    Ok(())
+}
+
+async fn run() -> Result<Summary, Box<dyn std::error::Error>> {
+    let env = EnvConfig::from_process()?;
+    let has_config = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
+    let (mut config, rest) = SyncConfig::from_args(std::env::args().skip(1))?;
+    if !has_config {
+        config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "examples/sync.example.toml")?;
+    }
+    let text = match rest.first() {
+        Some(path) => std::fs::read_to_string(PathBuf::from(path))?,
+        None => SAMPLE_EVENTS.to_owned(),
+    };
+
+    let (client, sink) = match &env.customerio {
+        Some(credentials) => {
+            println!("Sending to Customer.io ({}).", describe_target(&env));
+            let client = TrackClient::new(
+                credentials.site_id.clone(),
+                credentials.api_key.clone(),
+                env.client_config()?,
+            )?;
+            (client, None)
+        }
+        None => {
+            let sink = DrySink::start().await?;
+            println!(
+                "DRY RUN: CIO_SITE_ID / CIO_API_KEY are not set, so every request goes to a local \
+                 recording server ({}) and is printed below instead of reaching Customer.io.",
+                sink.base_url()
+            );
+            let client_config = env.client_config()?.with_track_base_url(sink.base_url())?;
+            let client = TrackClient::new(
+                SiteId::new("dry-run-site"),
+                TrackApiKey::new("dry-run-key"),
+                client_config,
+            )?;
+            // One message at a time: waiting for more to fill a batch only slows the dry run.
+            config.triggers.dispatcher.linger_ms.get_or_insert(5);
+            (client, Some(sink))
+        }
+    };
+
+    let quickstart = Quickstart::start(client, &config, None)?;
+    let mut summary = Summary::default();
+    for (index, line) in text.lines().enumerate() {
+        let report = quickstart.handle_line(line).await;
+        summary.record(&report);
+        if !matches!(report, examples::quickstart::LineReport::Blank) {
+            println!("line {:>3}: {report}", index + 1);
+        }
+        if let Some(sink) = &sink {
+            for request in sink.take() {
+                println!("           {request}");
+            }
+        }
+    }
+    quickstart.shutdown().await;
+    if let Some(sink) = &sink {
+        for request in sink.take() {
+            println!("           {request}");
+        }
+    }
+    println!("\n{summary}");
+    Ok(summary)
+}
+
+fn describe_target(env: &EnvConfig) -> String {
+    match &env.track_url {
+        Some(url) => format!("Track API at {url}"),
+        None => format!("region {}", env.region),
+    }
 }

@@ -1,0 +1,364 @@
+//! The quickstart's engine: every Segment → Customer.io flow the configuration turns on, behind
+//! one [`Quickstart::handle_line`].
+//!
+//! Each line of JSON goes to exactly one flow:
+//!
+//! 1. with an `[audience]` section, an Engage audience enter/exit goes to
+//!    [`AudienceSync`] (manual segment add/remove);
+//! 2. with an `[onboarding]` section, a milestone event goes to [`OnboardingFlow`] (which also
+//!    forwards the event itself unless `forward_event = false`);
+//! 3. everything else goes to [`SegmentToCustomerIo`].
+//!
+//! The flows share one identity store (so an identify seen by one is known to the others) and
+//! one dead-letter list. [`Quickstart::start`] spawns the dispatchers' workers on the current
+//! tokio runtime; [`Quickstart::shutdown`] sends what is queued and stops them.
+//!
+//! ```
+//! use customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+//! use examples::config::SyncConfig;
+//! use examples::dry_run::DrySink;
+//! use examples::quickstart::{EXAMPLE_CONFIG, LineReport, Quickstart};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sink = DrySink::start().await?;
+//! let client = TrackClient::new(
+//!     SiteId::new("site"),
+//!     TrackApiKey::new("key"),
+//!     ClientConfig::new(Region::Us).with_track_base_url(sink.base_url())?,
+//! )?;
+//! let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "example")?;
+//! config.triggers.dispatcher.linger_ms = Some(1);
+//! let quickstart = Quickstart::start(client, &config, None)?;
+//! let report = quickstart
+//!     .handle_line(r#"{"type":"track","messageId":"m-1","userId":"u-1","event":"Clicked"}"#)
+//!     .await;
+//! assert!(matches!(report, LineReport::Handled { flow: "triggers", .. }));
+//! quickstart.shutdown().await;
+//! let requests = sink.take();
+//! assert_eq!(requests.len(), 1);
+//! assert_eq!(requests[0].path, "/api/v2/batch");
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use cio_segment_sync::dead_letter::MemoryDeadLetters;
+use cio_segment_sync::dispatch::sinks::{CustomerIoBatchSink, ManualSegmentSink};
+use cio_segment_sync::dispatch::{Dispatcher, DispatcherHandle};
+use cio_segment_sync::flows::audience::{
+    AudienceOutcome, AudienceSkip, AudienceSync, MemoryMembershipStore,
+};
+use cio_segment_sync::flows::onboarding::{OnboardingConfigError, OnboardingFlow};
+use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
+use cio_segment_sync::identity::{IdentityResolver, IdentityStore, MemoryIdentityStore};
+use cio_segment_sync::pipeline::{DispatchDeliver, Outcome, Pipeline};
+use cio_segment_sync::rate_limit::Unlimited;
+use customerio_client::TrackClient;
+use segment_model::Message;
+
+use crate::config::SyncConfig;
+
+/// The bundled sample events (`examples/data/sample-events.jsonl`).
+pub const SAMPLE_EVENTS: &str = include_str!("../data/sample-events.jsonl");
+
+/// The bundled example configuration (`examples/sync.example.toml`), used when the quickstart
+/// gets no `--config`.
+pub const EXAMPLE_CONFIG: &str = include_str!("../sync.example.toml");
+
+/// What became of one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineReport {
+    /// An empty line.
+    Blank,
+    /// The line is not a Segment message; the error names the JSON path.
+    Malformed(String),
+    /// A flow handled the message.
+    Handled {
+        /// The flow: `triggers`, `onboarding` or `audience`.
+        flow: &'static str,
+        /// The call type (`identify`, `track`, ...).
+        kind: String,
+        /// What happened.
+        result: LineResult,
+    },
+}
+
+/// How a flow finished a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineResult {
+    /// Customer.io accepted everything.
+    Delivered,
+    /// Nothing was sent, and why.
+    Skipped(String),
+    /// Given up and recorded as a dead letter, and why.
+    DeadLettered(String),
+    /// Not finished (the source would retry it), and why.
+    Failed(String),
+}
+
+impl fmt::Display for LineReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineReport::Blank => f.write_str("blank"),
+            LineReport::Malformed(error) => write!(f, "malformed: {error}"),
+            LineReport::Handled { flow, kind, result } => {
+                write!(f, "{kind:<8} → {flow:<10} ")?;
+                match result {
+                    LineResult::Delivered => f.write_str("delivered"),
+                    LineResult::Skipped(why) => write!(f, "skipped ({why})"),
+                    LineResult::DeadLettered(why) => write!(f, "dead-lettered ({why})"),
+                    LineResult::Failed(why) => write!(f, "failed ({why})"),
+                }
+            }
+        }
+    }
+}
+
+/// Counts of what became of the lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Lines that were not blank.
+    pub lines: usize,
+    /// Lines that were not Segment messages.
+    pub malformed: usize,
+    /// Messages Customer.io accepted.
+    pub delivered: usize,
+    /// Skipped messages, by reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Dead-lettered messages, by reason.
+    pub dead_lettered: BTreeMap<String, usize>,
+    /// Messages not finished, by reason.
+    pub failed: BTreeMap<String, usize>,
+}
+
+impl Summary {
+    /// Counts `report`.
+    pub fn record(&mut self, report: &LineReport) {
+        match report {
+            LineReport::Blank => return,
+            LineReport::Malformed(_) => self.malformed += 1,
+            LineReport::Handled { result, .. } => match result {
+                LineResult::Delivered => self.delivered += 1,
+                LineResult::Skipped(why) => *self.skipped.entry(why.clone()).or_default() += 1,
+                LineResult::DeadLettered(why) => {
+                    *self.dead_lettered.entry(why.clone()).or_default() += 1;
+                }
+                LineResult::Failed(why) => *self.failed.entry(why.clone()).or_default() += 1,
+            },
+        }
+        self.lines += 1;
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = |m: &BTreeMap<String, usize>| m.values().sum::<usize>();
+        writeln!(
+            f,
+            "{} lines: {} delivered, {} skipped, {} dead-lettered, {} failed, {} malformed",
+            self.lines,
+            self.delivered,
+            total(&self.skipped),
+            total(&self.dead_lettered),
+            total(&self.failed),
+            self.malformed
+        )?;
+        for (label, map) in [
+            ("skipped", &self.skipped),
+            ("dead-lettered", &self.dead_lettered),
+            ("failed", &self.failed),
+        ] {
+            for (why, n) in map {
+                writeln!(f, "  {label}: {n} × {why}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A flow section of the configuration cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QuickstartError {
+    /// `[onboarding]` is not usable.
+    #[error("section `[onboarding]`")]
+    Onboarding(#[from] OnboardingConfigError),
+}
+
+/// The flows the configuration turns on. See the [module docs](self).
+pub struct Quickstart {
+    triggers: SegmentToCustomerIo,
+    onboarding: Option<OnboardingFlow>,
+    audience: Option<AudienceSync>,
+    segments: Option<DispatcherHandle<ManualSegmentSink>>,
+    dead_letters: Arc<MemoryDeadLetters>,
+}
+
+impl fmt::Debug for Quickstart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Quickstart")
+            .field("triggers", &self.triggers)
+            .field("onboarding", &self.onboarding.is_some())
+            .field("audience", &self.audience.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Quickstart {
+    /// Builds the flows writing through `client` and spawns their workers on the current
+    /// tokio runtime. `resolver` replaces the default identity resolver of the triggers and
+    /// onboarding flows when given.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn start(
+        client: TrackClient,
+        config: &SyncConfig,
+        resolver: Option<Arc<dyn IdentityResolver>>,
+    ) -> Result<Self, QuickstartError> {
+        let dead_letters = Arc::new(MemoryDeadLetters::new(10_000));
+        let identities: Arc<dyn IdentityStore> = Arc::new(MemoryIdentityStore::default());
+        let mut builder = SegmentToCustomerIo::builder(client.clone(), config.triggers.clone())
+            .identity_store(identities.clone())
+            .dead_letters(dead_letters.clone());
+        if let Some(resolver) = &resolver {
+            builder = builder.resolver(resolver.clone());
+        }
+        let (triggers, _worker) = builder.spawn();
+        let onboarding = match &config.onboarding {
+            None => None,
+            Some(onboarding) => {
+                let deliver = Arc::new(DispatchDeliver::<CustomerIoBatchSink>::new(
+                    triggers.dispatcher().clone(),
+                    dead_letters.clone(),
+                ));
+                let mut builder = OnboardingFlow::builder(deliver, onboarding.clone())
+                    .identity_store(identities.clone());
+                if let Some(resolver) = &resolver {
+                    builder = builder.resolver(resolver.clone());
+                }
+                Some(builder.build()?)
+            }
+        };
+        let (audience, segments) = match &config.audience {
+            None => (None, None),
+            Some(audience) => {
+                let (segments, _worker) = Dispatcher::spawn(
+                    ManualSegmentSink::new(client),
+                    config.triggers.dispatcher.to_config(),
+                    Arc::new(Unlimited),
+                    dead_letters.clone(),
+                );
+                let sync = AudienceSync::new(
+                    audience.clone(),
+                    Arc::new(MemoryMembershipStore::default()),
+                    segments.clone(),
+                )
+                .with_attribute_dispatcher(triggers.dispatcher().clone());
+                (Some(sync), Some(segments))
+            }
+        };
+        Ok(Self {
+            triggers,
+            onboarding,
+            audience,
+            segments,
+            dead_letters,
+        })
+    }
+
+    /// Routes one line of JSON to its flow and waits until it is finished.
+    pub async fn handle_line(&self, line: &str) -> LineReport {
+        if line.trim().is_empty() {
+            return LineReport::Blank;
+        }
+        match Message::from_str(line) {
+            Ok(message) => self.handle(&message).await,
+            Err(error) => LineReport::Malformed(error.to_string()),
+        }
+    }
+
+    /// Routes one message to its flow and waits until it is finished.
+    pub async fn handle(&self, message: &Message) -> LineReport {
+        let kind = message.kind().to_string();
+        if let Some(audience) = &self.audience {
+            let result = match audience.handle(message).await {
+                Ok(AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange)) => None,
+                Ok(AudienceOutcome::Delivered { .. }) => Some(LineResult::Delivered),
+                Ok(AudienceOutcome::Skipped(why)) => Some(LineResult::Skipped(why.to_string())),
+                Ok(AudienceOutcome::DeadLettered(why)) => {
+                    Some(LineResult::DeadLettered(why.label().to_owned()))
+                }
+                Ok(other) => Some(LineResult::Skipped(format!("{other:?}"))),
+                Err(error) => Some(LineResult::Failed(with_sources(&error))),
+            };
+            if let Some(result) = result {
+                return LineReport::Handled {
+                    flow: "audience",
+                    kind,
+                    result,
+                };
+            }
+        }
+        if let Some(onboarding) = &self.onboarding {
+            let is_milestone = message
+                .event()
+                .is_some_and(|event| onboarding.milestones().step_of(event).is_some());
+            if is_milestone {
+                return LineReport::Handled {
+                    flow: "onboarding",
+                    kind,
+                    result: pipeline_result(onboarding.process(message).await),
+                };
+            }
+        }
+        LineReport::Handled {
+            flow: "triggers",
+            kind,
+            result: pipeline_result(self.triggers.process(message).await),
+        }
+    }
+
+    /// The dead letters recorded so far.
+    pub fn dead_letters(&self) -> &MemoryDeadLetters {
+        &self.dead_letters
+    }
+
+    /// Sends everything queued and stops the dispatchers.
+    pub async fn shutdown(&self) {
+        self.triggers.shutdown().await;
+        if let Some(segments) = &self.segments {
+            segments.shutdown().await;
+        }
+    }
+}
+
+fn pipeline_result(
+    result: Result<Outcome, cio_segment_sync::pipeline::PipelineError>,
+) -> LineResult {
+    match result {
+        Ok(Outcome::Delivered) => LineResult::Delivered,
+        Ok(Outcome::Skipped { reason }) => LineResult::Skipped(reason.to_string()),
+        Ok(Outcome::DeadLettered { reason }) => LineResult::DeadLettered(reason),
+        Ok(other) => LineResult::Skipped(format!("{other:?}")),
+        Err(error) => LineResult::Failed(with_sources(&error)),
+    }
+}
+
+/// `error` and its sources, joined by `: ` (errors of this workspace name no customer data).
+pub fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

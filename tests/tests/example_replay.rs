@@ -1,0 +1,276 @@
+//! The `replay` example's engine against a wiremock Customer.io: exact requests from a plain
+//! and a gzip archive, the same event ids on a second replay, ids derived from content for
+//! messages without one, and unreadable lines dead-lettered.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use cio_segment_sync::customerio_client::event_id::event_id;
+use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
+use examples::replay::{ReplayArgs, derived_message_id, messages_from_line, replay_files};
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const AT: &str = "2024-05-01T10:15:30.123Z";
+const AT_MS: i64 = 1_714_558_530_123;
+const AT_S: i64 = AT_MS / 1000;
+
+const LINE_1: &str = r#"{"type":"track","messageId":"r-1","userId":"u-1","event":"Order Completed","properties":{"total":30},"timestamp":"2024-05-01T10:15:30.123Z"}"#;
+/// No messageId.
+const LINE_2: &str =
+    r#"{"type":"track","userId":"u-2","event":"Viewed","timestamp":"2024-05-01T10:15:30.123Z"}"#;
+/// A batch envelope; its first item has no messageId.
+const LINE_3: &str = r#"{"batch":[{"type":"identify","userId":"u-3","traits":{"plan":"pro"},"timestamp":"2024-05-01T10:15:30.123Z"}, {"type":"track","messageId":"r-4","userId":"u-4","event":"Clicked","timestamp":"2024-05-01T10:15:30.123Z"}],"context":{"library":{"name":"archive"}}}"#;
+const LINE_4: &str = "{not json";
+
+/// SHA-256 (first 128 bits, hex) of LINE_2's bytes, computed outside Rust.
+const LINE_2_ID: &str = "replay-sha256-ade2296f32d4017ae58018b3abdbe851";
+/// The same of LINE_3's first item exactly as written in the line.
+const ITEM_3_ID: &str = "replay-sha256-e836bdd9ae204b7b84d0d74d4d761da3";
+
+fn archive_text() -> String {
+    format!("{LINE_1}\n{LINE_2}\n\n{LINE_3}\n{LINE_4}\n")
+}
+
+fn write_plain(dir: &Path) -> PathBuf {
+    let path = dir.join("archive.jsonl");
+    std::fs::write(&path, archive_text()).unwrap();
+    path
+}
+
+fn write_gz(dir: &Path) -> PathBuf {
+    let path = dir.join("archive.jsonl.gz");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    encoder.write_all(archive_text().as_bytes()).unwrap();
+    encoder.finish().unwrap();
+    path
+}
+
+/// One operation per request so each message's request is exact whatever the concurrency.
+fn flow(server: &MockServer) -> SegmentToCustomerIo {
+    let config = ClientConfig::new(Region::Us)
+        .with_track_base_url(&server.uri())
+        .unwrap();
+    let client = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), config).unwrap();
+    let mut triggers = TriggersConfig::default();
+    triggers.dispatcher.max_items = Some(1);
+    triggers.dispatcher.linger_ms = Some(5);
+    triggers.dispatcher.max_attempts = Some(1);
+    let (flow, _worker) = SegmentToCustomerIo::builder(client, triggers).spawn();
+    flow
+}
+
+async fn expect_op(server: &MockServer, operation: Value, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .and(header("authorization", "Basic c2l0ZTprZXk="))
+        .and(body_json(json!({ "batch": [operation] })))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// The four operations the archive must produce, each expected `times` times.
+async fn expect_archive(server: &MockServer, times: u64) {
+    expect_op(
+        server,
+        json!({"type": "person", "action": "event", "identifiers": {"id": "u-1"},
+               "name": "Order Completed", "id": event_id("r-1", AT_MS).to_string(),
+               "timestamp": AT_S, "attributes": {"total": 30}}),
+        times,
+    )
+    .await;
+    expect_op(
+        server,
+        json!({"type": "person", "action": "event", "identifiers": {"id": "u-2"},
+               "name": "Viewed", "id": event_id(LINE_2_ID, AT_MS).to_string(),
+               "timestamp": AT_S}),
+        times,
+    )
+    .await;
+    expect_op(
+        server,
+        json!({"type": "person", "action": "identify", "identifiers": {"id": "u-3"},
+               "timestamp": AT_S, "attributes": {"plan": "pro"}}),
+        times,
+    )
+    .await;
+    expect_op(
+        server,
+        json!({"type": "person", "action": "event", "identifiers": {"id": "u-4"},
+               "name": "Clicked", "id": event_id("r-4", AT_MS).to_string(),
+               "timestamp": AT_S}),
+        times,
+    )
+    .await;
+}
+
+#[test]
+fn ids_are_derived_from_the_bytes_as_written() {
+    assert_eq!(derived_message_id(LINE_2.as_bytes()), LINE_2_ID);
+    let (messages, unreadable) = messages_from_line(LINE_2);
+    assert!(unreadable.is_empty());
+    assert_eq!(messages[0].message_id(), Some(LINE_2_ID));
+
+    let (messages, unreadable) = messages_from_line(LINE_3);
+    assert!(unreadable.is_empty());
+    let ids: Vec<_> = messages.iter().map(|m| m.message_id()).collect();
+    assert_eq!(ids, [Some(ITEM_3_ID), Some("r-4")]);
+    // The envelope's context reached the items.
+    let item = serde_json::to_value(&messages[1]).unwrap();
+    assert_eq!(item["context"]["library"]["name"], "archive");
+
+    // An existing messageId is kept.
+    let (messages, _) = messages_from_line(LINE_1);
+    assert_eq!(messages[0].message_id(), Some("r-1"));
+
+    let (messages, unreadable) = messages_from_line(LINE_4);
+    assert!(messages.is_empty());
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0].raw, Value::String(LINE_4.to_owned()));
+    assert_eq!(AT, "2024-05-01T10:15:30.123Z");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_archive_replayed_twice_sends_the_same_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_plain(dir.path());
+    let server = MockServer::start().await;
+    expect_archive(&server, 2).await;
+
+    for _ in 0..2 {
+        // A fresh flow each time (a new process): its deduper knows nothing of the first run.
+        let flow = flow(&server);
+        let mut dead: Vec<u8> = Vec::new();
+        let summary = replay_files(
+            &flow,
+            std::slice::from_ref(&file),
+            Some(&mut dead as &mut dyn Write),
+            None,
+        )
+        .await
+        .unwrap();
+        flow.shutdown().await;
+        assert_eq!(summary.read, 4);
+        assert_eq!(summary.delivered, 4);
+        assert!(summary.dead_lettered.is_empty());
+        assert_eq!(summary.unreadable.values().sum::<usize>(), 1);
+        assert!(!summary.is_clean());
+
+        let dead = String::from_utf8(dead).unwrap();
+        let records: Vec<Value> = dead
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["line"], 5);
+        assert_eq!(records[0]["message"], LINE_4);
+        assert_eq!(records[0]["file"], file.display().to_string());
+    }
+    server.verify().await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_archive_sends_exactly_what_the_plain_one_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_gz(dir.path());
+    let server = MockServer::start().await;
+    expect_archive(&server, 1).await;
+    let flow = flow(&server);
+    let summary = replay_files(&flow, &[file], None, None).await.unwrap();
+    flow.shutdown().await;
+    assert_eq!(summary.read, 4);
+    assert_eq!(summary.delivered, 4);
+    server.verify().await;
+    assert_eq!(server.received_requests().await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_message_is_dead_lettered_and_a_missing_file_is_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.jsonl");
+    std::fs::write(&path, format!("{LINE_1}\n")).unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_matcher())
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"errors": [{"reason": "bad"}]})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let flow = flow(&server);
+    let mut dead: Vec<u8> = Vec::new();
+    let summary = replay_files(
+        &flow,
+        &[path, dir.path().join("missing.jsonl")],
+        Some(&mut dead as &mut dyn Write),
+        None,
+    )
+    .await
+    .unwrap();
+    flow.shutdown().await;
+    assert_eq!(summary.read, 1);
+    assert_eq!(summary.delivered, 0);
+    assert_eq!(summary.dead_lettered.values().sum::<usize>(), 1);
+    assert_eq!(
+        summary.unreadable.keys().collect::<Vec<_>>(),
+        ["cannot open file (entity not found)"]
+    );
+    let dead = String::from_utf8(dead).unwrap();
+    let records: Vec<Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0]["message"]["messageId"], "r-1");
+    assert_eq!(records[0]["line"], 1);
+    assert_eq!(records[1]["line"], 0);
+    server.verify().await;
+}
+
+fn path_matcher() -> wiremock::matchers::PathExactMatcher {
+    path("/api/v2/batch")
+}
+
+#[test]
+fn the_command_line_is_parsed_and_checked() {
+    let args = ReplayArgs::parse(
+        [
+            "--dry-run",
+            "--dead-letter",
+            "dead.jsonl",
+            "--concurrency=8",
+            "--rate",
+            "50",
+            "a.jsonl",
+            "b.jsonl.gz",
+        ]
+        .map(String::from),
+    )
+    .unwrap();
+    assert!(args.dry_run);
+    assert_eq!(args.dead_letter, Some(PathBuf::from("dead.jsonl")));
+    assert_eq!(args.concurrency.get(), 8);
+    assert_eq!(args.rate.map(|r| r.get()), Some(50));
+    assert_eq!(
+        args.files,
+        [PathBuf::from("a.jsonl"), PathBuf::from("b.jsonl.gz")]
+    );
+
+    for (bad, named) in [
+        (vec!["--concurrency", "0", "a"], "--concurrency"),
+        (vec!["--rate", "fast", "a"], "--rate"),
+        (vec!["--rate"], "--rate"),
+        (vec!["--bogus", "a"], "--bogus"),
+        (vec!["--dry-run"], "FILE"),
+    ] {
+        let error = ReplayArgs::parse(bad.iter().map(|s| s.to_string())).unwrap_err();
+        assert!(error.to_string().contains(named), "{bad:?}: {error}");
+    }
+}
