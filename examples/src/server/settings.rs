@@ -45,13 +45,13 @@ use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApi
 use cio_segment_sync::dead_letter::MemoryDeadLetters;
 use cio_segment_sync::dedupe::{Deduper, MemoryDeduper};
 use cio_segment_sync::dispatch::sinks::SegmentTrackingSink;
-use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig, Worker};
+use cio_segment_sync::dispatch::{Dispatcher, Worker};
 use cio_segment_sync::flows::backfill::{BackfillConfig, BackfillConfigError, BackfillFlow};
 use cio_segment_sync::flows::churn::{ChurnConfig, ChurnError, ChurnMonitor};
 use cio_segment_sync::flows::engagement::{
     EngagementConfig, EngagementConfigError, EngagementFlow,
 };
-use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
+use cio_segment_sync::flows::triggers::{DispatcherSettings, SegmentToCustomerIo, TriggersConfig};
 use cio_segment_sync::identity::{
     IdentityResolver, IdentityStore, MemoryIdentityStore, StoreResolver,
 };
@@ -108,6 +108,8 @@ pub struct FlowConfigs {
     pub engagement: EngagementConfig,
     /// New-subscriber backfill.
     pub backfill: BackfillConfig,
+    /// The back-sync's Segment dispatcher.
+    pub engagement_dispatcher: DispatcherSettings,
     /// Churn monitor; `None` switches the churn scan off.
     pub churn: Option<ChurnConfig>,
 }
@@ -324,7 +326,7 @@ impl Settings {
                 })?;
                 let (handle, worker) = Dispatcher::new(
                     SegmentTrackingSink::new(tracking),
-                    DispatcherConfig::default(),
+                    self.flows.engagement_dispatcher.to_config(),
                     Arc::new(Unlimited),
                     dead_letters.clone(),
                 );
