@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::webhook::WebhookSigningKey;
+use cio_segment_sync::flows::churn::ChurnConfig;
 use cio_segment_sync::flows::engagement::message_id_for;
 use cio_segment_sync::flows::triggers::DispatcherSettings;
 use cio_segment_sync::loop_guard::{STAMP_KEY, STAMP_VERSION};
@@ -43,6 +44,10 @@ struct Options {
     /// Attempts per Customer.io / Segment request, and the backoff between them.
     max_attempts: u32,
     backoff_ms: u64,
+    /// More variables.
+    env: Vec<(&'static str, String)>,
+    /// The churn monitor's settings (off when `None`).
+    churn: Option<ChurnConfig>,
 }
 
 impl Default for Options {
@@ -54,6 +59,8 @@ impl Default for Options {
                 .unwrap(),
             max_attempts: 1,
             backoff_ms: 10,
+            env: Vec::new(),
+            churn: None,
         }
     }
 }
@@ -84,6 +91,7 @@ async fn start(cio: &MockServer, segment: &MockServer, options: Options) -> Test
         ("SEGMENT_API_URL", segment.uri()),
         ("CIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY.to_owned()),
     ]);
+    env.extend(options.env.iter().cloned());
     if options.segment_secret {
         env.insert("SEGMENT_WEBHOOK_SECRET", SEGMENT_SECRET.to_owned());
     }
@@ -91,6 +99,7 @@ async fn start(cio: &MockServer, segment: &MockServer, options: Options) -> Test
     settings.deadlines = options.deadlines;
     settings.flows.triggers.dispatcher = dispatcher(&options);
     settings.flows.engagement_dispatcher = dispatcher(&options);
+    settings.flows.churn = options.churn.clone();
     let (state, workers) = settings.build().await.unwrap();
     for worker in workers {
         tokio::spawn(worker);
@@ -636,4 +645,119 @@ async fn without_a_signing_key_the_customerio_route_is_not_served() {
         .unwrap()
         .status();
     assert_eq!(status.as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_webhook_backfills_the_profile_into_customerio() {
+    let cio = MockServer::start().await;
+    let segment = MockServer::start().await;
+    let profiles = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(
+            "/v1/spaces/spa_1/collections/users/profiles/user_id:user-42/traits",
+        ))
+        .and(QueryIs("limit=200"))
+        // `Basic base64("tok:")`.
+        .and(header("authorization", "Basic dG9rOg=="))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "traits": {"email": "ada@example.com", "plan": "pro"},
+            "cursor": {"url": "/v1/...", "has_more": false, "next": ""}
+        })))
+        .expect(1)
+        .mount(&profiles)
+        .await;
+    expect_cio_batch(
+        &cio,
+        json!([{
+            "type": "person", "action": "identify", "identifiers": {"id": "user-42"},
+            "attributes": {"email": "ada@example.com", "plan": "pro"}
+        }]),
+        1,
+    )
+    .await;
+    // `customer_subscribed` has no Segment event name: the back-sync skips it.
+    expect_nothing(&segment).await;
+    let server = start(
+        &cio,
+        &segment,
+        Options {
+            env: vec![
+                ("SEGMENT_PROFILE_TOKEN", "tok".to_owned()),
+                ("SEGMENT_SPACE_ID", "spa_1".to_owned()),
+                ("SEGMENT_PROFILE_URL", profiles.uri()),
+            ],
+            ..Options::default()
+        },
+    )
+    .await;
+
+    let body = json!({
+        "event_id": "01HSUB0000000000000000001", "object_type": "customer",
+        "metric": "subscribed", "timestamp": 1_717_173_000,
+        "data": {
+            "identifiers": {"id": "user-42", "email": "ada@example.com", "cio_id": "d9c106000001"},
+            "customer_id": "", "email_address": null
+        }
+    })
+    .to_string();
+    let headers = cio_headers(body.as_bytes(), unix_now());
+    let (status, answer) = server.post("/customerio", body.as_bytes(), &headers).await;
+    assert_eq!((status, answer), (200, json!({"message": "event handled"})));
+    let (_, _, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("cio_sync_backfill_events_total{result=\"delivered\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+/// Matches the exact query string.
+struct QueryIs(&'static str);
+
+impl Match for QueryIs {
+    fn matches(&self, request: &Request) -> bool {
+        request.url.query() == Some(self.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_events_are_activity_and_the_churn_scan_enrols_the_inactive() {
+    const DAY: i64 = 86_400;
+    let cio = MockServer::start().await;
+    let segment = MockServer::start().await;
+    expect_cio_batch(&cio, json!([track_op("m-1", "u-1", 30)]), 1).await;
+    let now = AT_S + 45 * DAY;
+    let enrolment_id = event_id("churn:churn_risk:u-1", AT_S * 1000).to_string();
+    expect_cio_batch(
+        &cio,
+        json!([
+            {"type": "person", "action": "event", "identifiers": {"id": "u-1"},
+             "name": "churn_risk", "id": enrolment_id, "timestamp": now,
+             "attributes": {"days_inactive": 45, "last_seen": AT_S}},
+            {"type": "person", "action": "identify", "identifiers": {"id": "u-1"},
+             "attributes": {"churn_risk_since": AT_S + 30 * DAY}}
+        ]),
+        1,
+    )
+    .await;
+    let server = start(
+        &cio,
+        &segment,
+        Options {
+            churn: Some(ChurnConfig::default()),
+            ..Options::default()
+        },
+    )
+    .await;
+
+    let body = track("m-1", "u-1", 30).to_string();
+    assert_eq!(server.post("/segment", body.as_bytes(), &[]).await.0, 200);
+    // The event's own timestamp is the activity; 45 days later the person is inactive.
+    assert_eq!(server.state.churn_scan(now).await.unwrap(), 1);
+    // Enrolled once.
+    assert_eq!(server.state.churn_scan(now + DAY).await.unwrap(), 0);
+    let (_, _, metrics) = server.get("/metrics").await;
+    assert!(
+        metrics.contains("cio_sync_churn_enrolled_total 1\n"),
+        "{metrics}"
+    );
 }
