@@ -608,6 +608,22 @@ async fn healthz_metrics_and_the_status_page_answer() {
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
+    // One HELP and TYPE per family, its samples together: the two dispatchers' delivered
+    // counters sit under one header.
+    assert_eq!(
+        metrics
+            .matches("# TYPE cio_sync_dispatcher_delivered_total counter\n")
+            .count(),
+        1,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "cio_sync_dispatcher_delivered_total{dispatcher=\"customerio\"} 1\n\
+             cio_sync_dispatcher_delivered_total{dispatcher=\"segment\"} 0\n"
+        ),
+        "{metrics}"
+    );
 
     let (status, content_type, page) = server.get("/").await;
     assert_eq!(status, 200);

@@ -62,7 +62,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -275,6 +275,7 @@ pub struct ServerState {
     churn_enrolled: AtomicU64,
     churn_failed: AtomicU64,
     recent: Mutex<VecDeque<Failure>>,
+    started: Instant,
 }
 
 impl fmt::Debug for ServerState {
@@ -383,6 +384,7 @@ impl ServerState {
                 churn_enrolled: AtomicU64::new(0),
                 churn_failed: AtomicU64::new(0),
                 recent: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
+                started: Instant::now(),
             },
         }
     }

@@ -154,6 +154,12 @@ fn samples(state: &ServerState) -> Vec<Sample> {
             out.push(counter("backfill_events_total", HELP, labels, value));
         }
     }
+    out.push(gauge(
+        "uptime_seconds",
+        "Seconds since the server state was built.",
+        "",
+        state.started.elapsed().as_secs(),
+    ));
     if state.churn.is_some() {
         out.push(counter(
             "churn_enrolled_total",
@@ -173,9 +179,12 @@ fn samples(state: &ServerState) -> Vec<Sample> {
 
 /// The Prometheus text exposition (format 0.0.4) of every sample, names prefixed `cio_sync_`.
 pub(super) fn prometheus(state: &ServerState) -> String {
+    let mut samples = samples(state);
+    // The exposition format wants each family's samples together, under one HELP and TYPE.
+    samples.sort_by_key(|sample| sample.name);
     let mut text = String::new();
     let mut last = "";
-    for sample in samples(state) {
+    for sample in samples {
         if sample.name != last {
             let kind = if sample.counter { "counter" } else { "gauge" };
             let _ = writeln!(text, "# HELP cio_sync_{} {}", sample.name, sample.help);
@@ -215,10 +224,18 @@ fn escape(text: &str) -> String {
 pub(super) fn html(state: &ServerState) -> String {
     let pipeline = state.triggers.pipeline().stats();
     let dispatcher = state.triggers.dispatcher().stats();
+    let uptime = state.started.elapsed().as_secs();
+    // Average since start; a rate over a window is Prometheus's job (`rate()` on /metrics).
+    let per_minute = pipeline.delivered.saturating_mul(60) / uptime.max(1);
     let mut page = String::from(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>cio-segment-sync</title>\
          <style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}</style>\
          </head><body>\n<h1>cio-segment-sync webhook server</h1>\n",
+    );
+    let _ = writeln!(
+        page,
+        "<p>Up {uptime} s; Segment → Customer.io throughput {per_minute} messages/minute on \
+         average.</p>"
     );
     let _ = writeln!(
         page,
