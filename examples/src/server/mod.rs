@@ -481,7 +481,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
     router.with_state(state)
 }
 
-/// The error and its sources, joined with `: `.
+/// The error and its sources, joined with `: `, with quoted values blanked
+/// ([`redact_quoted`]). Every error text the server answers or shows goes through here.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -490,7 +491,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    redact_quoted(&text)
 }
 
 fn answer(status: StatusCode, message: impl Into<String>) -> Response {
@@ -529,9 +530,36 @@ pub enum SegmentBodyError {
     Item {
         /// The item's index in the array (0 for a single event).
         index: usize,
-        /// What was wrong (names the JSON path).
+        /// What was wrong: names the JSON path; quoted values are blanked.
         reason: String,
     },
+}
+
+/// `text` with every double-quoted part blanked to `"…"`. The library's decode errors name the
+/// JSON path in backticks, but a few quote the offending value (an unknown `type`, a JSON
+/// string of the wrong type), which may be personal data and must not reach Segment's
+/// debugger or the status page.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn item_error(index: usize, error: &cio_segment_sync::segment_model::Error) -> SegmentBodyError {
+    SegmentBodyError::Item {
+        index,
+        reason: error_chain(error),
+    }
 }
 
 fn decode_body(body: &[u8]) -> Result<Vec<Message>, SegmentBodyError> {
@@ -542,10 +570,7 @@ fn decode_body(body: &[u8]) -> Result<Vec<Message>, SegmentBodyError> {
     if !batched {
         return Message::from_slice(body)
             .map(|message| vec![message])
-            .map_err(|error| SegmentBodyError::Item {
-                index: 0,
-                reason: error_chain(&error),
-            });
+            .map_err(|error| item_error(0, &error));
     }
     let items: Vec<Box<RawValue>> = serde_json::from_slice(body)
         .map_err(|error| SegmentBodyError::NotAnArray(json_error_position(&error)))?;
@@ -556,10 +581,7 @@ fn decode_body(body: &[u8]) -> Result<Vec<Message>, SegmentBodyError> {
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            Message::from_slice(item.get().as_bytes()).map_err(|error| SegmentBodyError::Item {
-                index,
-                reason: error_chain(&error),
-            })
+            Message::from_slice(item.get().as_bytes()).map_err(|error| item_error(index, &error))
         })
         .collect()
 }
@@ -801,6 +823,27 @@ mod tests {
             .unwrap_or_default();
         assert!(error.contains("index 1"), "{error}");
         assert!(!error.contains("secret-person"), "{error}");
+        // The library's decode errors name the JSON path; some also quote the offending value,
+        // which the server blanks out.
+        for leaky in [
+            r#"{"type":"ada@example.com","userId":"u"}"#,
+            r#"{"type":"track","event":"x","userId":"u","timestamp":"ada@example.com"}"#,
+            r#"{"type":"track","event":"x","userId":7,"context":"ada@example.com"}"#,
+        ] {
+            let error = decode_body(leaky.as_bytes())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.starts_with("event at index 0"), "{error}");
+            assert!(!error.contains("ada@"), "{error}");
+        }
+        let error = decode_body(br#"{"type":"ada@example.com"}"#)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("event at index 0 is not a Segment message: `type`: unknown message type \"…\"")
+        );
         assert!(matches!(
             decode_body(b"[]"),
             Err(SegmentBodyError::EmptyBatch)
