@@ -330,18 +330,16 @@ async fn an_unreadable_body_is_400_naming_the_item_and_nothing_is_sent() {
         "{answer}"
     );
 
-    // The second item's `event` is a number: the batch is refused as a whole, naming item 1,
-    // without the person's id.
+    // A batch whose items are all unreadable: nothing to handle.
     let batch = format!(
-        "[{},{}]",
-        track("m-1", "u-1", 1),
+        "[{}]",
         json!({"type": "track", "messageId": "m-2", "userId": "person-secret", "event": 5})
     );
     let (status, answer) = server.post("/segment", batch.as_bytes(), &[]).await;
     assert_eq!(status, 400);
     let message = answer["message"].as_str().unwrap();
     assert!(
-        message.starts_with("event at index 1 is not a Segment message"),
+        message.starts_with("event at index 0 is not a Segment message"),
         "{message}"
     );
     assert!(!message.contains("person-secret"), "{message}");
@@ -352,6 +350,35 @@ async fn an_unreadable_body_is_400_naming_the_item_and_nothing_is_sent() {
         (400, json!({"message": "the batch array is empty"}))
     );
     assert_eq!(server.state.triggers().pipeline().stats().delivered, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_item_in_a_batch_is_400_naming_it_and_its_neighbours_are_still_delivered() {
+    let cio = MockServer::start().await;
+    let segment = MockServer::start().await;
+    expect_cio_batch(&cio, json!([track_op("m-1", "u-1", 1)]), 1).await;
+    let server = start(&cio, &segment, Options::default()).await;
+
+    // The second item's `event` is a number. Segment does not retry a 400, so the good event
+    // is delivered first and the answer names the bad one, without the person's id.
+    let batch = format!(
+        "[{},{}]",
+        track("m-1", "u-1", 1),
+        json!({"type": "track", "messageId": "m-2", "userId": "person-secret", "event": 5})
+    );
+    let (status, answer) = server.post("/segment", batch.as_bytes(), &[]).await;
+    assert_eq!(status, 400);
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("event at index 1 is not a Segment message: `event`"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("; the other 1 event(s) were handled"),
+        "{message}"
+    );
+    assert!(!message.contains("person-secret"), "{message}");
+    assert_eq!(server.state.triggers().pipeline().stats().delivered, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

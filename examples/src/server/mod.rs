@@ -15,8 +15,10 @@
 //! Customer.io, skipped or dead-lettered; 503 when that did not happen within
 //! [`Deadlines::segment`] (Segment retries 5xx for hours, and the pipeline's de-duplication
 //! makes the retry safe); 401 when `X-Signature` does not match; 400 when the body is not a
-//! Segment event (the JSON body `{"message": …}` names the problem and the item index, never
-//! its content). The work of a request that runs past its deadline is not cancelled: it runs to
+//! Segment event or batch (the JSON body `{"message": …}` names the problem and the item index,
+//! never its content). In a batch, an item that does not decode is answered 400 only after the
+//! other items were handled: Segment does not retry a 400, so refusing the whole batch would
+//! lose the good events with the bad one. The work of a request that runs past its deadline is not cancelled: it runs to
 //! its end in the background, and Segment's retry finds it finished (or still in flight, 503).
 //!
 //! `POST /customerio` checks `X-CIO-Signature` and `X-CIO-Timestamp` first (401 when they do
@@ -562,28 +564,44 @@ fn item_error(index: usize, error: &cio_segment_sync::segment_model::Error) -> S
     }
 }
 
-fn decode_body(body: &[u8]) -> Result<Vec<Message>, SegmentBodyError> {
+/// A `POST /segment` body, decoded item by item.
+#[derive(Debug, Default)]
+struct Decoded {
+    /// The events that decoded, with their index in the body.
+    events: Vec<(usize, Message)>,
+    /// The items that did not ([`SegmentBodyError::Item`]).
+    undecodable: Vec<SegmentBodyError>,
+}
+
+/// Decodes a single event or a batch array. `Err` when the body as a whole is unusable (a
+/// single event that does not decode, not an array, an empty array); in a batch, each item
+/// that does not decode is kept in [`Decoded::undecodable`] and the others are still handled,
+/// so one bad event does not cost its neighbours (Segment does not retry a 400).
+fn decode_body(body: &[u8]) -> Result<Decoded, SegmentBodyError> {
     let batched = body
         .iter()
         .find(|byte| !byte.is_ascii_whitespace())
         .is_some_and(|byte| *byte == b'[');
     if !batched {
-        return Message::from_slice(body)
-            .map(|message| vec![message])
-            .map_err(|error| item_error(0, &error));
+        let message = Message::from_slice(body).map_err(|error| item_error(0, &error))?;
+        return Ok(Decoded {
+            events: vec![(0, message)],
+            undecodable: Vec::new(),
+        });
     }
     let items: Vec<Box<RawValue>> = serde_json::from_slice(body)
         .map_err(|error| SegmentBodyError::NotAnArray(json_error_position(&error)))?;
     if items.is_empty() {
         return Err(SegmentBodyError::EmptyBatch);
     }
-    items
-        .iter()
-        .enumerate()
-        .map(|(index, item)| {
-            Message::from_slice(item.get().as_bytes()).map_err(|error| item_error(index, &error))
-        })
-        .collect()
+    let mut decoded = Decoded::default();
+    for (index, item) in items.iter().enumerate() {
+        match Message::from_slice(item.get().as_bytes()) {
+            Ok(message) => decoded.events.push((index, message)),
+            Err(error) => decoded.undecodable.push(item_error(index, &error)),
+        }
+    }
+    Ok(decoded)
 }
 
 /// A serde_json error's category and position, without the snippet of input some of its
@@ -623,15 +641,25 @@ async fn segment_inner(state: &Arc<ServerState>, headers: &HeaderMap, body: Byte
             return answer(StatusCode::UNAUTHORIZED, message);
         }
     }
-    let messages = match decode_body(&body) {
-        Ok(messages) => messages,
+    let Decoded {
+        events,
+        undecodable,
+    } = match decode_body(&body) {
+        Ok(decoded) => decoded,
         Err(error) => {
             let message = error.to_string();
             state.record_failure(Route::Segment, 400, message.clone());
             return answer(StatusCode::BAD_REQUEST, message);
         }
     };
-    let count = messages.len();
+    if events.is_empty() {
+        // Every item of the batch is unreadable.
+        let message = join_errors(&undecodable);
+        state.record_failure(Route::Segment, 400, message.clone());
+        return answer(StatusCode::BAD_REQUEST, message);
+    }
+    let count = events.len();
+    let (indices, messages): (Vec<usize>, Vec<Message>) = events.into_iter().unzip();
     // Spawned, so a request that outlives its deadline still finishes in the background
     // (its messageIds stay claimed until then and Segment's retry is answered accordingly).
     let triggers = state.triggers.clone();
@@ -663,38 +691,53 @@ async fn segment_inner(state: &Arc<ServerState>, headers: &HeaderMap, body: Byte
             return answer(StatusCode::SERVICE_UNAVAILABLE, message);
         }
     };
-    segment_answer(state, &results)
+    segment_answer(state, &indices, &results, &undecodable)
 }
 
-fn segment_answer(state: &ServerState, results: &[Result<Outcome, PipelineError>]) -> Response {
-    let retry: Vec<String> = results
+fn join_errors(errors: &[SegmentBodyError]) -> String {
+    errors
         .iter()
-        .enumerate()
-        .filter_map(|(index, result)| match result {
-            Err(error) if error.is_retryable() => {
-                Some(format!("event {index}: {}", error_chain(error)))
-            }
-            _ => None,
-        })
-        .collect();
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// 503 when any event must be retried (Segment resends the whole request; the events already
+/// delivered are then skipped as duplicates); else 400 when any event can never be handled
+/// (undecodable, or refused by the mapping), naming each by its index in the body; else 200.
+fn segment_answer(
+    state: &ServerState,
+    indices: &[usize],
+    results: &[Result<Outcome, PipelineError>],
+    undecodable: &[SegmentBodyError],
+) -> Response {
+    let failures = |retryable: bool| -> Vec<String> {
+        indices
+            .iter()
+            .zip(results)
+            .filter_map(|(index, result)| match result {
+                Err(error) if error.is_retryable() == retryable => Some(format!(
+                    "event at index {index} was not handled: {}",
+                    error_chain(error)
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let retry = failures(true);
     if !retry.is_empty() {
         let message = retry.join("; ");
         state.record_failure(Route::Segment, 503, message.clone());
         return answer(StatusCode::SERVICE_UNAVAILABLE, message);
     }
-    let permanent: Vec<String> = results
-        .iter()
-        .enumerate()
-        .filter_map(|(index, result)| {
-            result
-                .as_ref()
-                .err()
-                .map(|error| format!("event {index}: {}", error_chain(error)))
-        })
-        .collect();
+    let mut permanent: Vec<String> = undecodable.iter().map(ToString::to_string).collect();
+    permanent.extend(failures(false));
     if !permanent.is_empty() {
-        // Mapping failures: a retry would fail the same way.
-        let message = permanent.join("; ");
+        let handled = results.iter().filter(|result| result.is_ok()).count();
+        let message = format!(
+            "{}; the other {handled} event(s) were handled",
+            permanent.join("; ")
+        );
         state.record_failure(Route::Segment, 400, message.clone());
         return answer(StatusCode::BAD_REQUEST, message);
     }
@@ -811,17 +854,20 @@ mod tests {
     #[test]
     fn single_and_batched_bodies_decode_and_errors_name_the_index() {
         let single = br#" {"type":"track","event":"A","userId":"u1","messageId":"m1"}"#;
-        assert_eq!(decode_body(single).map(|m| m.len()).ok(), Some(1));
+        assert_eq!(decode_body(single).map(|d| d.events.len()).ok(), Some(1));
         let batch = br#"[{"type":"track","event":"A","userId":"u1","messageId":"m1"},
             {"type":"identify","userId":"u2","messageId":"m2"}]"#;
-        assert_eq!(decode_body(batch).map(|m| m.len()).ok(), Some(2));
+        assert_eq!(decode_body(batch).map(|d| d.events.len()).ok(), Some(2));
         let bad = br#"[{"type":"track","event":"A","userId":"u1","messageId":"m1"},
             {"type":"track","event":5,"userId":"secret-person"}]"#;
-        let error = decode_body(bad)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(error.contains("index 1"), "{error}");
+        // In a batch, the bad item is set aside and the good one kept.
+        let decoded = decode_body(bad).unwrap();
+        assert_eq!(
+            decoded.events.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [0]
+        );
+        let error = join_errors(&decoded.undecodable);
+        assert!(error.starts_with("event at index 1 is not"), "{error}");
         assert!(!error.contains("secret-person"), "{error}");
         // The library's decode errors name the JSON path; some also quote the offending value,
         // which the server blanks out.
