@@ -100,6 +100,7 @@ async fn start(cio: &MockServer, segment: &MockServer, options: Options) -> Test
     settings.flows.triggers.dispatcher = dispatcher(&options);
     settings.flows.engagement_dispatcher = dispatcher(&options);
     settings.flows.churn = options.churn.clone();
+    settings.body_limit = 64 * 1024;
     let (state, workers) = settings.build().await.unwrap();
     for worker in workers {
         tokio::spawn(worker);
@@ -343,6 +344,12 @@ async fn an_unreadable_body_is_400_naming_the_item_and_nothing_is_sent() {
         "{message}"
     );
     assert!(!message.contains("person-secret"), "{message}");
+
+    // Over the body limit (set to 64 KiB here).
+    let (status, _) = server
+        .post("/segment", &vec![b' '; 64 * 1024 + 1], &[])
+        .await;
+    assert_eq!(status, 413);
 
     let (status, answer) = server.post("/segment", b"[]", &[]).await;
     assert_eq!(

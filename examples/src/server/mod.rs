@@ -29,6 +29,16 @@
 //! never succeed, and Customer.io would hold back every later event behind it) and counted as
 //! a failure on the status page.
 //!
+//! `GET /metrics` is rendered by hand from the flows' own counter snapshots
+//! ([`PipelineStats`](cio_segment_sync::pipeline::PipelineStats), the dispatchers' stats, the
+//! engagement and backfill stats) rather than through a `metrics-exporter-prometheus` recorder:
+//! a recorder is process-wide, while these numbers belong to one [`ServerState`], so tests can
+//! run several servers in one process and read each one's counters. Names start `cio_sync_`.
+//!
+//! Request bodies are limited to [`DEFAULT_BODY_LIMIT`] (Segment documents batches of up to
+//! 4000 events but no byte size; change it with [`ServerStateBuilder::body_limit`]); a larger
+//! body is answered 413.
+//!
 //! Build the state with [`ServerState::builder`] (or from the environment with
 //! [`settings::Settings`]), then serve [`router`].
 //!
@@ -68,7 +78,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -90,6 +100,9 @@ use serde_json::value::RawValue;
 
 /// The header Segment's Webhooks destinations put the signature in.
 pub const SEGMENT_SIGNATURE_HEADER: &str = "x-signature";
+
+/// The default largest request body, in bytes (16 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// How many recent failures the status page lists.
 pub const RECENT_FAILURES: usize = 20;
@@ -278,6 +291,7 @@ pub struct ServerState {
     churn_failed: AtomicU64,
     recent: Mutex<VecDeque<Failure>>,
     started: Instant,
+    body_limit: usize,
 }
 
 impl fmt::Debug for ServerState {
@@ -320,7 +334,8 @@ impl ServerStateBuilder {
     }
 
     /// Serves `POST /customerio`, checking requests with `verifier`. Without it the route is
-    /// not mounted (404).
+    /// not mounted (404). With it but with neither [`engagement`](Self::engagement) nor
+    /// [`backfill`](Self::backfill), authentic events are acknowledged and nothing is done.
     pub fn customerio_verifier(mut self, verifier: SignatureVerifier) -> Self {
         self.state.customerio_verifier = Some(verifier);
         self
@@ -362,6 +377,12 @@ impl ServerStateBuilder {
         self
     }
 
+    /// The largest request body accepted, in bytes (default [`DEFAULT_BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.state.body_limit = bytes;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> ServerState {
         self.state
@@ -387,6 +408,7 @@ impl ServerState {
                 churn_failed: AtomicU64::new(0),
                 recent: Mutex::new(VecDeque::with_capacity(RECENT_FAILURES)),
                 started: Instant::now(),
+                body_limit: DEFAULT_BODY_LIMIT,
             },
         }
     }
@@ -480,7 +502,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
     if state.customerio_verifier.is_some() {
         router = router.route("/customerio", post(customerio));
     }
-    router.with_state(state)
+    let limit = DefaultBodyLimit::max(state.body_limit);
+    router.layer(limit).with_state(state)
 }
 
 /// The error and its sources, joined with `: `, with quoted values blanked

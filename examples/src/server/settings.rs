@@ -142,6 +142,8 @@ pub struct Settings {
     redis_url: Option<String>,
     /// The webhook routes' deadlines.
     pub deadlines: Deadlines,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
     /// The flows' settings.
     pub flows: FlowConfigs,
 }
@@ -168,6 +170,7 @@ impl fmt::Debug for Settings {
             .field("segment_profile_url", &self.segment_profile_url)
             .field("redis", &self.redis_url.is_some())
             .field("deadlines", &self.deadlines)
+            .field("body_limit", &self.body_limit)
             .field("flows", &self.flows)
             .finish()
     }
@@ -236,6 +239,7 @@ impl Settings {
                 .transpose()?,
             redis_url: get("REDIS_URL"),
             deadlines: Deadlines::default(),
+            body_limit: super::DEFAULT_BODY_LIMIT,
             flows: FlowConfigs::default(),
         })
     }
@@ -309,7 +313,9 @@ impl Settings {
             )),
             None => None,
         };
-        let mut builder = ServerState::builder(Arc::new(triggers)).deadlines(self.deadlines);
+        let mut builder = ServerState::builder(Arc::new(triggers))
+            .deadlines(self.deadlines)
+            .body_limit(self.body_limit);
         if let Some(secret) = self.segment_webhook_secret {
             builder = builder.segment_verifier(WebhookVerifier::new(secret));
         }
