@@ -18,8 +18,9 @@
 //! Segment event or batch (the JSON body `{"message": …}` names the problem and the item index,
 //! never its content). In a batch, an item that does not decode is answered 400 only after the
 //! other items were handled: Segment does not retry a 400, so refusing the whole batch would
-//! lose the good events with the bad one. The work of a request that runs past its deadline is not cancelled: it runs to
-//! its end in the background, and Segment's retry finds it finished (or still in flight, 503).
+//! lose the good events with the bad one. The work of a request that runs past its deadline
+//! is not cancelled: it runs to its end in the background, and Segment's retry finds it
+//! finished (or still in flight, 503).
 //!
 //! `POST /customerio` checks `X-CIO-Signature` and `X-CIO-Timestamp` first (401 when they do
 //! not match or are too old), then runs both flows and answers 200 once both finished, 503 when

@@ -229,7 +229,8 @@ pub(super) fn html(state: &ServerState) -> String {
     let per_minute = pipeline.delivered.saturating_mul(60) / uptime.max(1);
     let mut page = String::from(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>cio-segment-sync</title>\
-         <style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;text-align:left}</style>\
+         <style>body{font-family:sans-serif;margin:2em}\
+         td,th{padding:2px 8px;text-align:left}</style>\
          </head><body>\n<h1>cio-segment-sync webhook server</h1>\n",
     );
     let _ = writeln!(
