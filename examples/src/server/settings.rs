@@ -13,7 +13,7 @@
 //! | `SEGMENT_API_URL` | Segment tracking API base URL | Segment's |
 //! | `SEGMENT_PROFILE_TOKEN`, `SEGMENT_SPACE_ID` | new-subscriber backfill (both needed) | backfill off |
 //! | `SEGMENT_PROFILE_URL` | Profile API base URL | Segment's |
-//! | `REDIS_URL` | shared stores (dedupe, identity, activity) for several workers | in memory |
+//! | `REDIS_URL` | shared stores (dedupe, identity, churn activity, the loop guard's recent ids) for several workers | in memory |
 //!
 //! Empty values count as unset. Everything else (mapping, churn, …) is in [`FlowConfigs`],
 //! which a host fills from its TOML configuration.
@@ -55,7 +55,9 @@ use cio_segment_sync::flows::triggers::{DispatcherSettings, SegmentToCustomerIo,
 use cio_segment_sync::identity::{
     IdentityResolver, IdentityStore, MemoryIdentityStore, StoreResolver,
 };
-use cio_segment_sync::loop_guard::StampingLoopGuard;
+use cio_segment_sync::loop_guard::{
+    LoopGuardConfig, MemoryRecentIds, RecentIds, RedisRecentIds, StampingLoopGuard,
+};
 use cio_segment_sync::pipeline::DispatchDeliver;
 use cio_segment_sync::rate_limit::Unlimited;
 use cio_segment_sync::segment_model::WriteKey;
@@ -140,6 +142,9 @@ pub struct Settings {
     pub segment_profile_url: Option<BaseUrl>,
     /// Redis URL (may hold a password).
     redis_url: Option<String>,
+    /// The Redis key prefix (`None`: the library's default). Workers sharing state use the
+    /// same prefix; separate deployments on one Redis use different ones.
+    pub redis_prefix: Option<String>,
     /// The webhook routes' deadlines.
     pub deadlines: Deadlines,
     /// The largest request body, in bytes.
@@ -169,6 +174,7 @@ impl fmt::Debug for Settings {
             .field("segment_profile", &self.segment_profile.is_some())
             .field("segment_profile_url", &self.segment_profile_url)
             .field("redis", &self.redis_url.is_some())
+            .field("redis_prefix", &self.redis_prefix)
             .field("deadlines", &self.deadlines)
             .field("body_limit", &self.body_limit)
             .field("flows", &self.flows)
@@ -238,6 +244,7 @@ impl Settings {
                 .map(|url| base_url("SEGMENT_PROFILE_URL", &url))
                 .transpose()?,
             redis_url: get("REDIS_URL"),
+            redis_prefix: None,
             deadlines: Deadlines::default(),
             body_limit: super::DEFAULT_BODY_LIMIT,
             flows: FlowConfigs::default(),
@@ -266,7 +273,7 @@ impl Settings {
     /// [`BuildError`] naming the part that could not be built (a client, a flow's settings,
     /// Redis).
     pub async fn build(self) -> Result<(ServerState, Vec<Worker>), BuildError> {
-        let stores = Stores::open(self.redis_url.as_deref()).await?;
+        let stores = Stores::open(self.redis_url.as_deref(), self.redis_prefix.as_deref()).await?;
         let mut cio_config = ClientConfig::new(self.cio_region);
         if let Some(url) = &self.cio_track_url {
             cio_config =
@@ -285,7 +292,10 @@ impl Settings {
                 }
             })?;
         let dead_letters = Arc::new(MemoryDeadLetters::new(10_000));
-        let loop_guard = Arc::new(StampingLoopGuard::default());
+        let loop_guard = Arc::new(StampingLoopGuard::new(
+            stores.recent_ids.clone(),
+            LoopGuardConfig::default(),
+        ));
         let resolver: Arc<dyn IdentityResolver> = Arc::new(StoreResolver::new(
             stores.identity.clone(),
             self.flows.triggers.resolver.into(),
@@ -405,10 +415,11 @@ struct Stores {
     deduper: Arc<dyn Deduper>,
     identity: Arc<dyn IdentityStore>,
     activity: Arc<dyn ActivityStore>,
+    recent_ids: Arc<dyn RecentIds>,
 }
 
 impl Stores {
-    async fn open(redis_url: Option<&str>) -> Result<Self, BuildError> {
+    async fn open(redis_url: Option<&str>, prefix: Option<&str>) -> Result<Self, BuildError> {
         use cio_segment_sync::redis::{
             RedisActivityStore, RedisConfig, RedisDeduper, RedisIdentityStore,
         };
@@ -417,16 +428,19 @@ impl Stores {
                 deduper: Arc::new(MemoryDeduper::default()),
                 identity: Arc::new(MemoryIdentityStore::default()),
                 activity: Arc::new(MemoryActivityStore::default()),
+                recent_ids: Arc::new(MemoryRecentIds::default()),
             });
         };
-        let conn = RedisConfig::new(url)
-            .connect()
-            .await
-            .map_err(BuildError::Redis)?;
+        let mut config = RedisConfig::new(url);
+        if let Some(prefix) = prefix {
+            config = config.with_prefix(prefix);
+        }
+        let conn = config.connect().await.map_err(BuildError::Redis)?;
         Ok(Self {
             deduper: Arc::new(RedisDeduper::new(conn.clone())),
             identity: Arc::new(RedisIdentityStore::new(conn.clone())),
-            activity: Arc::new(RedisActivityStore::new(conn)),
+            activity: Arc::new(RedisActivityStore::new(conn.clone())),
+            recent_ids: Arc::new(RedisRecentIds::new(conn)),
         })
     }
 }
