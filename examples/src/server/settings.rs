@@ -497,6 +497,37 @@ mod tests {
         ));
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_built_state_shows_no_secret_either() {
+        let mut pairs = vec![
+            ("CIO_SITE_ID", "site-id-value"),
+            ("CIO_API_KEY", "track-key-value"),
+        ];
+        pairs.extend([
+            ("SEGMENT_WEBHOOK_SECRET", "segment-secret-value"),
+            ("CIO_WEBHOOK_SIGNING_KEY", "signing-key-value"),
+            ("SEGMENT_WRITE_KEY", "write-key-value"),
+            ("SEGMENT_PROFILE_TOKEN", "profile-token-value"),
+            ("SEGMENT_SPACE_ID", "spa_1"),
+        ]);
+        let (state, workers) = Settings::from_lookup(lookup(&pairs))
+            .unwrap()
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(workers.len(), 2, "Customer.io and Segment dispatchers");
+        let debug = format!("{state:?}");
+        for secret in [
+            "track-key-value",
+            "segment-secret-value",
+            "signing-key-value",
+            "write-key-value",
+            "profile-token-value",
+        ] {
+            assert!(!debug.contains(secret), "{secret} leaked: {debug}");
+        }
+    }
+
     #[test]
     fn debug_redacts_every_secret() {
         let mut pairs = BASE.to_vec();
