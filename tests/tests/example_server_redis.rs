@@ -1,0 +1,87 @@
+//! The `webhook_server` example with `REDIS_URL` set (feature `redis`: needs `redis-server` on
+//! PATH): two servers sharing one Redis behave as one — Segment's retry of a message reaching
+//! the other worker is not sent to Customer.io again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cio_segment_sync::customerio_client::event_id::event_id;
+use cio_segment_sync::flows::triggers::DispatcherSettings;
+use cio_segment_sync::testing::redis_server::TestRedis;
+use examples::server::router;
+use examples::server::settings::Settings;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// `Basic base64("site:key")`.
+const CIO_AUTH: &str = "Basic c2l0ZTprZXk=";
+const AT: &str = "2024-05-01T10:15:30.123Z";
+const AT_MS: i64 = 1_714_558_530_123;
+
+/// One worker: settings from variables with `REDIS_URL`, served on port 0. Returns its URL.
+async fn worker(redis: &TestRedis, cio: &MockServer, prefix: &str) -> String {
+    let env = HashMap::from([
+        ("CIO_SITE_ID", "site".to_owned()),
+        ("CIO_API_KEY", "key".to_owned()),
+        ("CIO_TRACK_URL", cio.uri()),
+        ("REDIS_URL", redis.url().to_owned()),
+    ]);
+    let mut settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
+    assert!(settings.uses_redis());
+    settings.redis_prefix = Some(prefix.to_owned());
+    let mut dispatcher = DispatcherSettings::default();
+    dispatcher.linger_ms = Some(10);
+    dispatcher.max_attempts = Some(1);
+    settings.flows.triggers.dispatcher = dispatcher;
+    let (state, workers) = settings.build().await.unwrap();
+    for worker in workers {
+        tokio::spawn(worker);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(Arc::new(state))).await });
+    base
+}
+
+async fn post(base: &str, body: &Value) -> u16 {
+    reqwest::Client::new()
+        .post(format!("{base}/segment"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_redis_send_a_retried_message_once() {
+    let redis = TestRedis::start().await;
+    let prefix = format!("{}webhook-server:", redis.config().prefix());
+    let cio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .and(header("authorization", CIO_AUTH))
+        .and(body_json(json!({"batch": [{
+            "type": "person", "action": "event", "identifiers": {"id": "u-1"},
+            "name": "Order Completed", "id": event_id("m-1", AT_MS).to_string(),
+            "timestamp": AT_MS / 1000, "attributes": {"total": 30}
+        }]})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&cio)
+        .await;
+    let first = worker(&redis, &cio, &prefix).await;
+    let second = worker(&redis, &cio, &prefix).await;
+
+    let track = json!({
+        "type": "track", "messageId": "m-1", "userId": "u-1", "event": "Order Completed",
+        "timestamp": AT, "properties": {"total": 30}
+    });
+    assert_eq!(post(&first, &track).await, 200);
+    // Segment's retry lands on the other worker: the shared dedupe store knows it is done.
+    assert_eq!(post(&second, &track).await, 200);
+    cio.verify().await;
+}
