@@ -1,6 +1,6 @@
 //! A house identity rule: the `custom_identity` example's resolver.
 //!
-//! [`TenantResolver`] lets [`StoreResolver`] (or any resolver) decide who a message is about,
+//! [`TenantResolver`] lets [`StoreResolver`](cio_segment_sync::identity::StoreResolver) (or any resolver) decide who a message is about,
 //! then applies the house rule to the answer:
 //!
 //! - a person's id becomes `<tenant>:<id>` (one Customer.io workspace shared by several

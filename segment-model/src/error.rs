@@ -43,10 +43,11 @@ pub enum Error {
     },
 
     /// The message's `type` is a string this crate does not know.
-    #[error("`type`: unknown message type {found:?}")]
+    #[error("`type`: unknown message type {}", shown_type(found))]
     UnknownType {
-        /// The `type` value as received, cut to its first 64 characters. Type tags are vendor
-        /// vocabulary, not customer data.
+        /// The `type` value as received, cut to its first 64 characters. `Display` shows it
+        /// only when it looks like a type tag (a short word of ASCII letters, digits, `_`, `-`),
+        /// so a misplaced email or id never reaches a log line.
         found: String,
     },
 
@@ -528,5 +529,41 @@ pub(crate) mod decode {
             }
         }
         Ok(())
+    }
+}
+
+/// How an unknown `type` value is shown: quoted when it looks like a type tag, otherwise only
+/// its length (it may be personal data sent in the wrong field).
+fn shown_type(found: &str) -> String {
+    let tag_like = !found.is_empty()
+        && found.len() <= 32
+        && found
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if tag_like {
+        format!("{found:?}")
+    } else {
+        format!("({} characters, not shown)", found.chars().count())
+    }
+}
+
+#[cfg(test)]
+mod unknown_type_display {
+    use super::Error;
+
+    #[test]
+    fn tags_are_shown_and_anything_else_is_not() {
+        let tag = Error::UnknownType {
+            found: "identity".into(),
+        };
+        assert_eq!(tag.to_string(), "`type`: unknown message type \"identity\"");
+        let email = Error::UnknownType {
+            found: "ada@example.com".into(),
+        };
+        assert_eq!(
+            email.to_string(),
+            "`type`: unknown message type (15 characters, not shown)"
+        );
+        assert!(!email.to_string().contains("ada"));
     }
 }
