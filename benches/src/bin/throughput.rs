@@ -10,8 +10,10 @@
 //!
 //! Prints events/s, request count, mean batch size, p50/p99 submit → outcome latency per
 //! event, and the peak RSS. Events are generated lazily and at most `--in-flight` are in the
-//! pipeline at once, so memory does not grow with `--events` (apart from the deduper's done
-//! keys, bounded by `--dedupe-capacity`).
+//! pipeline at once, so memory does not grow with `--events` beyond the two stores that keep
+//! state per key: the deduper's done keys (`--dedupe-capacity`, default 100 000) and the
+//! identity links (`--identity-capacity`, default 100 000). The library's defaults for both
+//! are 1 000 000, which a production host sizes to its memory.
 
 // A command-line tool: printing the report is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -30,6 +32,9 @@ use cio_segment_sync::dead_letter::MemoryDeadLetters;
 use cio_segment_sync::dedupe::{MemoryDeduper, MemoryDeduperConfig};
 use cio_segment_sync::dispatch::sinks::CustomerIoBatchSink;
 use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig};
+use cio_segment_sync::identity::{
+    MemoryIdentityConfig, MemoryIdentityStore, ResolverConfig, StoreResolver,
+};
 use cio_segment_sync::pipeline::{DispatchDeliver, Outcome, Pipeline, SyncPipeline};
 use cio_segment_sync::rate_limit::Unlimited;
 use cio_segment_sync::segment_model::Message;
@@ -44,7 +49,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const USAGE: &str = "usage: throughput [--events N] [--sink URL] [--in-flight N] \
-[--concurrency N] [--linger-ms N] [--dedupe-capacity N] [--seed N]";
+[--concurrency N] [--linger-ms N] [--dedupe-capacity N] [--identity-capacity N] [--seed N]";
 
 /// Command-line settings.
 #[derive(Debug)]
@@ -55,6 +60,7 @@ struct Args {
     concurrency: usize,
     linger: Option<Duration>,
     dedupe_capacity: usize,
+    identity_capacity: usize,
     seed: u64,
 }
 
@@ -66,6 +72,7 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 4,
         linger: None,
         dedupe_capacity: 100_000,
+        identity_capacity: 100_000,
         seed: 42,
     };
     let mut it = std::env::args().skip(1);
@@ -79,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => args.concurrency = number(value()?)?.max(1) as usize,
             "--linger-ms" => args.linger = Some(Duration::from_millis(number(value()?)?)),
             "--dedupe-capacity" => args.dedupe_capacity = number(value()?)? as usize,
+            "--identity-capacity" => args.identity_capacity = number(value()?)? as usize,
             "--seed" => args.seed = number(value()?)?,
             "--help" | "-h" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
@@ -205,9 +213,17 @@ async fn run(args: Args) -> Result<(), String> {
         capacity: args.dedupe_capacity,
         ..MemoryDeduperConfig::default()
     });
+    let identities = MemoryIdentityStore::new(MemoryIdentityConfig {
+        capacity: args.identity_capacity,
+        ..MemoryIdentityConfig::default()
+    });
     let pipeline = Arc::new(
         SyncPipeline::builder(Arc::new(DispatchDeliver::new(handle.clone(), dead.clone())))
             .deduper(Arc::new(deduper))
+            .resolver(Arc::new(StoreResolver::new(
+                Arc::new(identities),
+                ResolverConfig::default(),
+            )))
             .build(),
     );
 
