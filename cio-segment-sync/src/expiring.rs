@@ -86,6 +86,13 @@ impl<K: Hash + Eq + Clone, V> ExpiringMap<K, V> {
         self.slots.keys().cloned().collect()
     }
 
+    /// Removes the entry closest to expiry.
+    pub(crate) fn pop_first(&mut self) -> Option<(K, V)> {
+        let (_, key) = self.by_expiry.pop_first()?;
+        let slot = self.slots.remove(&key)?;
+        Some((key, slot.value))
+    }
+
     /// Drops every entry expired at `now`.
     pub(crate) fn purge_expired(&mut self, now: Instant) {
         while let Some(entry) = self.by_expiry.first_entry() {
@@ -157,6 +164,10 @@ mod tests {
         // Expired entries make room first.
         assert!(map.make_room(2, now + Duration::from_secs(5), |_| false));
         assert_eq!(map.len(), 1);
+        // The entry closest to expiry pops first.
+        map.insert("e".into(), 6, now + Duration::from_secs(1));
+        assert_eq!(map.pop_first(), Some(("e".to_owned(), 6)));
+        assert_eq!(map.get("e", now), None);
         // Re-inserting replaces and re-indexes.
         map.insert("d".into(), 5, now + Duration::from_secs(1));
         map.purge_expired(now + Duration::from_secs(2));

@@ -31,10 +31,19 @@ impl Default for MemoryDeduperConfig {
     }
 }
 
-#[derive(Debug)]
-enum Held {
-    Lease(ClaimToken),
-    Done,
+/// The two kinds of key, each in its own expiry order: live leases expire within seconds and
+/// are never evicted, done keys live for hours and the oldest is evicted when the store is full.
+/// Keeping them apart makes eviction a pop rather than a walk past every live lease.
+#[derive(Debug, Default)]
+struct State {
+    leases: ExpiringMap<String, ClaimToken>,
+    done: ExpiringMap<String, ()>,
+}
+
+impl State {
+    fn len(&self) -> usize {
+        self.leases.len() + self.done.len()
+    }
 }
 
 /// A [`Deduper`] for a single process.
@@ -44,10 +53,18 @@ enum Held {
 /// first (a replay of that key would then be delivered again: Customer.io's event ids still
 /// de-duplicate it). When every slot is a live lease, `claim` fails with [`StoreError::Full`].
 /// Time is read from `tokio::time`, so tests may pause the clock.
-#[derive(Debug)]
 pub struct MemoryDeduper {
     config: MemoryDeduperConfig,
-    state: Mutex<ExpiringMap<String, Held>>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryDeduper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryDeduper")
+            .field("config", &self.config)
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl Default for MemoryDeduper {
@@ -62,7 +79,7 @@ impl MemoryDeduper {
         config.capacity = config.capacity.max(1);
         Self {
             config,
-            state: Mutex::new(ExpiringMap::default()),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -78,24 +95,29 @@ impl MemoryDeduper {
 
     /// Room for one more key: expired keys go first, then the done key closest to expiry;
     /// live leases are never evicted.
-    fn make_room(
-        &self,
-        state: &mut ExpiringMap<String, Held>,
-        now: Instant,
-    ) -> Result<(), StoreError> {
-        if state.make_room(self.config.capacity, now, |held| matches!(held, Held::Done)) {
-            Ok(())
-        } else {
-            Err(StoreError::Full {
-                store: STORE,
-                capacity: self.config.capacity,
-            })
+    fn make_room(&self, state: &mut State, now: Instant) -> Result<(), StoreError> {
+        let capacity = self.config.capacity;
+        if state.len() < capacity {
+            return Ok(());
         }
+        state.leases.purge_expired(now);
+        state.done.purge_expired(now);
+        if state.len() < capacity {
+            return Ok(());
+        }
+        if state.done.pop_first().is_some() {
+            tracing::debug!("memory deduper full; forgot the oldest done key");
+            return Ok(());
+        }
+        Err(StoreError::Full {
+            store: STORE,
+            capacity,
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ExpiringMap<String, Held>> {
-        // Every update to the map completes before the guard drops, so a poisoned lock
-        // still guards a consistent map: recover it.
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every update completes before the guard drops, so a poisoned lock still guards a
+        // consistent state: recover it.
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -107,37 +129,44 @@ impl Deduper for MemoryDeduper {
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        match state.get(key, now) {
-            Some(Held::Done) => return Ok(Claim::Done),
-            Some(Held::Lease(_)) => return Ok(Claim::InFlight),
-            None => {}
+        if state.done.get(key, now).is_some() {
+            return Ok(Claim::Done);
+        }
+        if state.leases.get(key, now).is_some() {
+            return Ok(Claim::InFlight);
         }
         self.make_room(&mut state, now)?;
         let token = ClaimToken::generate();
-        state.insert(key.to_owned(), Held::Lease(token.clone()), now + lease);
+        state
+            .leases
+            .insert(key.to_owned(), token.clone(), now + lease);
         Ok(Claim::First(token))
     }
 
     async fn commit(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        match state.get(key, now) {
-            Some(Held::Lease(held)) if held != token => {
-                return Err(StoreError::LeaseLost { store: STORE });
+        if state.done.get(key, now).is_some() {
+            return Ok(());
+        }
+        match state.leases.get(key, now) {
+            Some(held) if held != token => return Err(StoreError::LeaseLost { store: STORE }),
+            Some(_) => {
+                state.leases.remove(key);
             }
-            Some(Held::Done) => return Ok(()),
-            Some(Held::Lease(_)) => {}
             None => self.make_room(&mut state, now)?,
         }
-        state.insert(key.to_owned(), Held::Done, now + self.config.done_ttl);
+        state
+            .done
+            .insert(key.to_owned(), (), now + self.config.done_ttl);
         Ok(())
     }
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();
-        if matches!(state.get(key, now), Some(Held::Lease(held)) if held == token) {
-            state.remove(key);
+        if state.leases.get(key, now).is_some_and(|held| held == token) {
+            state.leases.remove(key);
         }
         Ok(())
     }
