@@ -82,7 +82,7 @@ use crate::mapping::MappingConfig;
 use crate::pipeline::{
     ConfigMapper, DispatchDeliver, Outcome, Pipeline, PipelineError, SyncPipeline,
 };
-use crate::rate_limit::{RateLimiter, Unlimited};
+use crate::rate_limit::{GovernorLimiter, RateLimiter};
 
 /// Settings of the default identity resolver, loadable from TOML (see [`ResolverConfig`] for
 /// what each does; the defaults are the same).
@@ -401,7 +401,10 @@ impl SegmentToCustomerIoBuilder {
         self
     }
 
-    /// The rate limiter of the Track API (default: none).
+    /// The rate limiter of the Track API: one token per request attempt. Default: an
+    /// in-process GCRA limiter at Customer.io's fair-use rate
+    /// ([`TRACK_REQUESTS_PER_SECOND_FAIR_USE`](customerio_client::limits::TRACK_REQUESTS_PER_SECOND_FAIR_USE),
+    /// the lower of the published numbers); share a `RedisRateLimiter` between workers.
     pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
         self.rate_limiter = Some(limiter);
         self
@@ -428,7 +431,7 @@ impl SegmentToCustomerIoBuilder {
         let (handle, worker) = Dispatcher::new(
             CustomerIoBatchSink::new(self.client),
             self.config.dispatcher.to_config(),
-            self.rate_limiter.unwrap_or_else(|| Arc::new(Unlimited)),
+            self.rate_limiter.unwrap_or_else(default_track_limiter),
             dead_letters.clone(),
         );
         let resolver: Arc<dyn IdentityResolver> = self.resolver.unwrap_or_else(|| {
@@ -471,6 +474,14 @@ impl SegmentToCustomerIoBuilder {
         let (flow, worker) = self.build();
         (flow, tokio::spawn(worker))
     }
+}
+
+/// The Track API limiter used when the host gives none: Customer.io's fair-use rate.
+fn default_track_limiter() -> Arc<dyn RateLimiter> {
+    let rate =
+        std::num::NonZeroU32::new(customerio_client::limits::TRACK_REQUESTS_PER_SECOND_FAIR_USE)
+            .unwrap_or(std::num::NonZeroU32::MIN);
+    Arc::new(GovernorLimiter::per_second(rate))
 }
 
 #[cfg(test)]

@@ -912,7 +912,10 @@ mod tests {
             .map(|e| e.to_string());
         assert_eq!(
             error.as_deref(),
-            Some("event at index 0 is not a Segment message: `type`: unknown message type \"…\"")
+            Some(
+                "event at index 0 is not a Segment message: `type`: unknown message type \
+                 (15 characters, not shown)"
+            )
         );
         assert!(matches!(
             decode_body(b"[]"),
