@@ -144,12 +144,23 @@ impl fmt::Display for Secret {
 }
 
 /// Customer.io Track API credentials (`CIO_SITE_ID` and `CIO_API_KEY`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CustomerIoCredentials {
     /// The workspace's site id.
     pub site_id: SiteId,
     /// The Track API key.
     pub api_key: TrackApiKey,
+}
+
+impl fmt::Debug for CustomerIoCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so a field added later must be considered here before it compiles.
+        let Self {
+            site_id: _,
+            api_key: _,
+        } = self;
+        f.write_str("CustomerIoCredentials { site_id: <redacted>, api_key: <redacted> }")
+    }
 }
 
 /// Everything the examples read from the environment. Secrets are typed so `{:?}` never shows
@@ -242,8 +253,10 @@ impl EnvConfig {
         };
         let profile_token = get("SEGMENT_PROFILE_TOKEN").map(Secret::new);
         let space_id = get("SEGMENT_SPACE_ID");
-        if profile_token.is_some() && space_id.is_none() {
-            return Err(incomplete("SEGMENT_PROFILE_TOKEN", "SEGMENT_SPACE_ID"));
+        match (&profile_token, &space_id) {
+            (Some(_), None) => return Err(incomplete("SEGMENT_PROFILE_TOKEN", "SEGMENT_SPACE_ID")),
+            (None, Some(_)) => return Err(incomplete("SEGMENT_SPACE_ID", "SEGMENT_PROFILE_TOKEN")),
+            _ => {}
         }
         Ok(Self {
             customerio,

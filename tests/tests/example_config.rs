@@ -140,6 +140,14 @@ fn debug_output_never_shows_a_secret() {
     .unwrap();
     let debug = format!("{config:?}");
     assert!(!debug.contains("sekrit"), "{debug}");
+    let credentials = config
+        .customerio
+        .as_ref()
+        .expect("both Track credentials set");
+    assert_eq!(
+        format!("{credentials:?}"),
+        "CustomerIoCredentials { site_id: <redacted>, api_key: <redacted> }"
+    );
 }
 
 /// Each bad value gives an error naming the variable, and never the value.

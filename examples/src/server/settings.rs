@@ -67,6 +67,7 @@ use cio_segment_sync::segment_model::client::{BaseUrl, BaseUrlError};
 use cio_segment_sync::segment_model::signature::{SharedSecret, WebhookVerifier};
 
 use super::{Deadlines, ServerState};
+use crate::config::{ConfigError, EnvConfig};
 
 /// The default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -78,13 +79,11 @@ pub enum SettingsError {
     /// A required variable is unset or empty.
     #[error("{0} is required")]
     Missing(&'static str),
-    /// `BIND` is not `host:port`.
-    #[error("BIND is not an address such as 127.0.0.1:3000")]
-    Bind,
-    /// `CIO_REGION` is neither `us` nor `eu`.
-    #[error("CIO_REGION must be `us` or `eu`")]
-    Region,
-    /// A `*_URL` override is not a usable base URL.
+    /// A variable could not be read (see [`ConfigError`]: it names the variable, never the
+    /// value).
+    #[error(transparent)]
+    Env(#[from] ConfigError),
+    /// A `*_URL` override is not a usable base URL for a Segment client.
     #[error("{name} is not a usable base URL: {reason}")]
     Url {
         /// The variable.
@@ -95,9 +94,6 @@ pub enum SettingsError {
     /// `CIO_WEBHOOK_SIGNING_KEY` is not usable.
     #[error("CIO_WEBHOOK_SIGNING_KEY is not usable")]
     SigningKey(#[source] InvalidSigningKey),
-    /// Only one of `SEGMENT_PROFILE_TOKEN` and `SEGMENT_SPACE_ID` is set.
-    #[error("SEGMENT_PROFILE_TOKEN and SEGMENT_SPACE_ID must be set together")]
-    ProfileHalf,
 }
 
 /// Every flow's settings (defaults unless the host loads them from its configuration file).
@@ -197,53 +193,58 @@ impl Settings {
     ///
     /// [`SettingsError`] naming the first variable that is missing or unusable.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let bind = get("BIND")
-            .unwrap_or_else(|| DEFAULT_BIND.to_owned())
-            .parse()
-            .map_err(|_| SettingsError::Bind)?;
-        let cio_region = match get("CIO_REGION") {
-            Some(region) => region.parse().map_err(|_| SettingsError::Region)?,
-            None => Region::Us,
+        Self::from_env_config(EnvConfig::from_lookup(lookup)?)
+    }
+
+    /// The server's settings from the variables the examples share ([`EnvConfig`]): the Track
+    /// credentials are required here, everything else is optional.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] naming the first variable that is missing or unusable.
+    pub fn from_env_config(env: EnvConfig) -> Result<Self, SettingsError> {
+        let credentials = env
+            .customerio
+            .clone()
+            .ok_or(SettingsError::Missing("CIO_SITE_ID"))?;
+        let segment_url = |name: &'static str, url: &Option<url::Url>| {
+            url.as_ref()
+                .map(|url| base_url(name, url.as_str()))
+                .transpose()
         };
-        let cio_track_url = get("CIO_TRACK_URL");
-        if let Some(url) = &cio_track_url {
-            ClientConfig::new(cio_region)
-                .with_track_base_url(url)
-                .map_err(|error| SettingsError::Url {
-                    name: "CIO_TRACK_URL",
-                    reason: error.to_string(),
-                })?;
-        }
-        let segment_profile = match (get("SEGMENT_PROFILE_TOKEN"), get("SEGMENT_SPACE_ID")) {
-            (Some(token), Some(space)) => Some((AccessToken::new(token), space)),
-            (None, None) => None,
-            _ => return Err(SettingsError::ProfileHalf),
+        let segment_profile = match (&env.segment_profile_token, &env.segment_space_id) {
+            (Some(token), Some(space)) => {
+                Some((AccessToken::new(token.expose_secret()), space.clone()))
+            }
+            _ => None,
         };
         Ok(Self {
-            bind,
-            cio_site_id: SiteId::new(
-                get("CIO_SITE_ID").ok_or(SettingsError::Missing("CIO_SITE_ID"))?,
-            ),
-            cio_api_key: TrackApiKey::new(
-                get("CIO_API_KEY").ok_or(SettingsError::Missing("CIO_API_KEY"))?,
-            ),
-            cio_region,
-            cio_track_url,
-            segment_webhook_secret: get("SEGMENT_WEBHOOK_SECRET").map(SharedSecret::new),
-            cio_webhook_signing_key: get("CIO_WEBHOOK_SIGNING_KEY")
-                .map(WebhookSigningKey::new)
+            bind: env.bind,
+            cio_site_id: credentials.site_id,
+            cio_api_key: credentials.api_key,
+            cio_region: env.region,
+            cio_track_url: env.track_url.as_ref().map(|url| url.as_str().to_owned()),
+            segment_webhook_secret: env
+                .segment_webhook_secret
+                .as_ref()
+                .map(|secret| SharedSecret::new(secret.expose_secret())),
+            cio_webhook_signing_key: env
+                .cio_webhook_signing_key
+                .as_ref()
+                .map(|key| WebhookSigningKey::new(key.expose_secret()))
                 .transpose()
                 .map_err(SettingsError::SigningKey)?,
-            segment_write_key: get("SEGMENT_WRITE_KEY").map(WriteKey::new),
-            segment_api_url: get("SEGMENT_API_URL")
-                .map(|url| base_url("SEGMENT_API_URL", &url))
-                .transpose()?,
+            segment_write_key: env
+                .segment_write_key
+                .as_ref()
+                .map(|key| WriteKey::new(key.expose_secret())),
+            segment_api_url: segment_url("SEGMENT_API_URL", &env.segment_api_url)?,
             segment_profile,
-            segment_profile_url: get("SEGMENT_PROFILE_URL")
-                .map(|url| base_url("SEGMENT_PROFILE_URL", &url))
-                .transpose()?,
-            redis_url: get("REDIS_URL"),
+            segment_profile_url: segment_url("SEGMENT_PROFILE_URL", &env.segment_profile_url)?,
+            redis_url: env
+                .redis_url
+                .as_ref()
+                .map(|url| url.expose_secret().to_owned()),
             redis_prefix: None,
             deadlines: Deadlines::default(),
             body_limit: super::DEFAULT_BODY_LIMIT,
@@ -468,7 +469,15 @@ mod tests {
         assert_eq!(settings.cio_region, Region::Us);
         assert!(settings.cio_webhook_signing_key.is_none() && !settings.uses_redis());
         let error = Settings::from_lookup(lookup(&[("CIO_SITE_ID", "site")])).err();
-        assert!(matches!(error, Some(SettingsError::Missing("CIO_API_KEY"))));
+        assert!(matches!(
+            error,
+            Some(SettingsError::Env(ConfigError::Incomplete {
+                set: "CIO_SITE_ID",
+                missing: "CIO_API_KEY"
+            }))
+        ));
+        let error = Settings::from_lookup(lookup(&[])).err();
+        assert!(matches!(error, Some(SettingsError::Missing("CIO_SITE_ID"))));
     }
 
     #[test]
@@ -487,13 +496,19 @@ mod tests {
         pairs.push(("CIO_REGION", "mars"));
         assert!(matches!(
             Settings::from_lookup(lookup(&pairs)),
-            Err(SettingsError::Region)
+            Err(SettingsError::Env(ConfigError::Invalid {
+                var: "CIO_REGION",
+                ..
+            }))
         ));
         let mut pairs = BASE.to_vec();
         pairs.push(("SEGMENT_SPACE_ID", "spa_1"));
         assert!(matches!(
             Settings::from_lookup(lookup(&pairs)),
-            Err(SettingsError::ProfileHalf)
+            Err(SettingsError::Env(ConfigError::Incomplete {
+                set: "SEGMENT_SPACE_ID",
+                missing: "SEGMENT_PROFILE_TOKEN"
+            }))
         ));
     }
 
