@@ -49,7 +49,7 @@ use cio_segment_sync::flows::backfill::BackfillConfig;
 use cio_segment_sync::flows::churn::ChurnConfig;
 use cio_segment_sync::flows::engagement::EngagementConfig;
 use cio_segment_sync::flows::onboarding::OnboardingConfig;
-use cio_segment_sync::flows::triggers::TriggersConfig;
+use cio_segment_sync::flows::triggers::{DispatcherSettings, TriggersConfig};
 use customerio_client::{AppApiKey, ClientConfig, Region, SiteId, TrackApiKey};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -350,9 +350,11 @@ fn base_url(var: &'static str, value: Option<String>) -> Result<Option<Url>, Con
 /// The `--config FILE.toml` format: one section per flow, every section optional.
 ///
 /// `[triggers]` is [`TriggersConfig`] (its `mapping`, `resolver` and `dispatcher` tables are
-/// shared by the Segment → Customer.io flows); `[onboarding]`, `[audience]`, `[churn]`,
-/// `[engagement]` and `[backfill]` turn the other flows on. Unknown keys are refused, naming
-/// the key.
+/// shared by the Segment → Customer.io flows); `[onboarding]`, `[audience]` and `[churn]` turn
+/// those flows on. `[engagement]` and `[backfill]` hold the settings of the two Customer.io →
+/// Segment flows: the webhook server runs them whenever their credentials are set, with the
+/// defaults when the section is absent. `[server]` is read by the webhook server only. Unknown
+/// keys are refused, naming the key.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -369,6 +371,46 @@ pub struct SyncConfig {
     pub engagement: Option<EngagementConfig>,
     /// New-subscriber backfill, when configured.
     pub backfill: Option<BackfillConfig>,
+    /// The webhook server's own settings.
+    pub server: Option<ServerConfig>,
+}
+
+/// `[server]`: the webhook server's settings that are not secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// How often the churn scan runs, in seconds (default 900), when `[churn]` is set.
+    pub churn_scan_interval_seconds: u64,
+    /// How long `POST /segment` waits for delivery before answering 503 (default 4000 ms).
+    pub segment_deadline_ms: u64,
+    /// How long `POST /customerio` waits before answering 503 (default 3000 ms; must stay
+    /// under Customer.io's 4-second window).
+    pub customerio_deadline_ms: u64,
+    /// The largest request body, in bytes (default 16 MiB; larger bodies are answered 413).
+    pub body_limit_bytes: usize,
+    /// The Redis key prefix when `REDIS_URL` is set (default: the library's, `cio-sync:`).
+    /// Workers of one deployment share it; deployments sharing a Redis use different ones.
+    pub redis_prefix: Option<String>,
+    /// Append dead letters to this JSON-lines file instead of keeping them in memory (the
+    /// command line's `--dead-letter FILE` wins over it).
+    pub dead_letter_file: Option<PathBuf>,
+    /// The back-sync's Segment dispatcher (batching, concurrency, retries).
+    pub segment_dispatcher: DispatcherSettings,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            churn_scan_interval_seconds: 15 * 60,
+            segment_deadline_ms: 4_000,
+            customerio_deadline_ms: 3_000,
+            body_limit_bytes: 16 * 1024 * 1024,
+            redis_prefix: None,
+            dead_letter_file: None,
+            segment_dispatcher: DispatcherSettings::default(),
+        }
+    }
 }
 
 impl SyncConfig {
@@ -434,6 +476,25 @@ impl SyncConfig {
             churn
                 .validate()
                 .map_err(|e| section("churn", e.to_string()))?;
+        }
+        if let Some(server) = &self.server {
+            if server.churn_scan_interval_seconds == 0 {
+                return Err(section(
+                    "server",
+                    "`churn_scan_interval_seconds` must be at least 1".to_owned(),
+                ));
+            }
+            if server.body_limit_bytes == 0 {
+                return Err(section(
+                    "server",
+                    "`body_limit_bytes` must be at least 1".to_owned(),
+                ));
+            }
+            crate::server::Deadlines::new(
+                std::time::Duration::from_millis(server.segment_deadline_ms),
+                std::time::Duration::from_millis(server.customerio_deadline_ms),
+            )
+            .map_err(|e| section("server", e.to_string()))?;
         }
         Ok(())
     }

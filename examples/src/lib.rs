@@ -6,6 +6,7 @@
 pub mod config;
 pub mod custom_identity;
 pub mod dry_run;
+pub mod flows;
 pub mod quickstart;
 pub mod replay;
 pub mod server;

@@ -1,15 +1,11 @@
-//! The quickstart's engine: every Segment → Customer.io flow the configuration turns on, behind
-//! one [`Quickstart::handle_line`].
+//! The quickstart's engine: every Segment → Customer.io flow the configuration turns on
+//! ([`SegmentFlows`]), behind one [`Quickstart::handle_line`].
 //!
-//! Each line of JSON goes to exactly one flow:
+//! Each line of JSON goes to exactly one flow ([`SegmentFlows::route`]): an Engage audience
+//! change to the audience sync when `[audience]` is set, a milestone event to the onboarding
+//! flow when `[onboarding]` is set, everything else to the triggers flow.
 //!
-//! 1. with an `[audience]` section, an Engage audience enter/exit goes to
-//!    [`AudienceSync`] (manual segment add/remove);
-//! 2. with an `[onboarding]` section, a milestone event goes to [`OnboardingFlow`] (which also
-//!    forwards the event itself unless `forward_event = false`);
-//! 3. everything else goes to [`SegmentToCustomerIo`].
-//!
-//! The flows share one identity store (so an identify seen by one is known to the others) and
+//! The flows share in-memory stores (so an identify seen by one is known to the others) and
 //! one dead-letter list. [`Quickstart::start`] spawns the dispatchers' workers on the current
 //! tokio runtime; [`Quickstart::shutdown`] sends what is queued and stops them.
 //!
@@ -46,20 +42,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use cio_segment_sync::dead_letter::MemoryDeadLetters;
-use cio_segment_sync::dispatch::sinks::{CustomerIoBatchSink, ManualSegmentSink};
-use cio_segment_sync::dispatch::{Dispatcher, DispatcherHandle};
-use cio_segment_sync::flows::audience::{
-    AudienceOutcome, AudienceSkip, AudienceSync, MemoryMembershipStore,
-};
-use cio_segment_sync::flows::onboarding::{OnboardingConfigError, OnboardingFlow};
-use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
-use cio_segment_sync::identity::{IdentityResolver, IdentityStore, MemoryIdentityStore};
-use cio_segment_sync::pipeline::{DispatchDeliver, Outcome, Pipeline};
-use cio_segment_sync::rate_limit::Unlimited;
+use cio_segment_sync::identity::IdentityResolver;
 use customerio_client::TrackClient;
 use segment_model::Message;
 
 use crate::config::SyncConfig;
+use crate::flows::{FlowResult, FlowsError, SegmentFlows};
 
 /// The bundled sample events (`examples/data/sample-events.jsonl`).
 pub const SAMPLE_EVENTS: &str = include_str!("../data/sample-events.jsonl");
@@ -182,37 +170,30 @@ impl fmt::Display for Summary {
 }
 
 /// A flow section of the configuration cannot be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum QuickstartError {
-    /// `[onboarding]` is not usable.
-    #[error("section `[onboarding]`")]
-    Onboarding(#[from] OnboardingConfigError),
-}
+pub type QuickstartError = FlowsError;
 
 /// The flows the configuration turns on. See the [module docs](self).
 pub struct Quickstart {
-    triggers: SegmentToCustomerIo,
-    onboarding: Option<OnboardingFlow>,
-    audience: Option<AudienceSync>,
-    segments: Option<DispatcherHandle<ManualSegmentSink>>,
+    flows: SegmentFlows,
     dead_letters: Arc<MemoryDeadLetters>,
 }
 
 impl fmt::Debug for Quickstart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Quickstart")
-            .field("triggers", &self.triggers)
-            .field("onboarding", &self.onboarding.is_some())
-            .field("audience", &self.audience.is_some())
+            .field("flows", &self.flows)
             .finish_non_exhaustive()
     }
 }
 
 impl Quickstart {
-    /// Builds the flows writing through `client` and spawns their workers on the current
-    /// tokio runtime. `resolver` replaces the default identity resolver of the triggers and
-    /// onboarding flows when given.
+    /// Builds the flows writing through `client`, on in-memory stores, and spawns their
+    /// workers on the current tokio runtime. `resolver` replaces the default identity resolver
+    /// of the triggers and onboarding flows when given.
+    ///
+    /// # Errors
+    ///
+    /// [`FlowsError`] naming the section that cannot be built.
     ///
     /// # Panics
     ///
@@ -223,52 +204,16 @@ impl Quickstart {
         resolver: Option<Arc<dyn IdentityResolver>>,
     ) -> Result<Self, QuickstartError> {
         let dead_letters = Arc::new(MemoryDeadLetters::new(10_000));
-        let identities: Arc<dyn IdentityStore> = Arc::new(MemoryIdentityStore::default());
-        let mut builder = SegmentToCustomerIo::builder(client.clone(), config.triggers.clone())
-            .identity_store(identities.clone())
-            .dead_letters(dead_letters.clone());
-        if let Some(resolver) = &resolver {
-            builder = builder.resolver(resolver.clone());
+        let mut builder = SegmentFlows::builder(client, config).dead_letters(dead_letters.clone());
+        if let Some(resolver) = resolver {
+            builder = builder.resolver(resolver);
         }
-        let (triggers, _worker) = builder.spawn();
-        let onboarding = match &config.onboarding {
-            None => None,
-            Some(onboarding) => {
-                let deliver = Arc::new(DispatchDeliver::<CustomerIoBatchSink>::new(
-                    triggers.dispatcher().clone(),
-                    dead_letters.clone(),
-                ));
-                let mut builder = OnboardingFlow::builder(deliver, onboarding.clone())
-                    .identity_store(identities.clone());
-                if let Some(resolver) = &resolver {
-                    builder = builder.resolver(resolver.clone());
-                }
-                Some(builder.build()?)
-            }
-        };
-        let (audience, segments) = match &config.audience {
-            None => (None, None),
-            Some(audience) => {
-                let (segments, _worker) = Dispatcher::spawn(
-                    ManualSegmentSink::new(client),
-                    config.triggers.dispatcher.to_config(),
-                    Arc::new(Unlimited),
-                    dead_letters.clone(),
-                );
-                let sync = AudienceSync::new(
-                    audience.clone(),
-                    Arc::new(MemoryMembershipStore::default()),
-                    segments.clone(),
-                )
-                .with_attribute_dispatcher(triggers.dispatcher().clone());
-                (Some(sync), Some(segments))
-            }
-        };
+        let built = builder.build()?;
+        for worker in built.workers {
+            tokio::spawn(worker);
+        }
         Ok(Self {
-            triggers,
-            onboarding,
-            audience,
-            segments,
+            flows: built.flows,
             dead_letters,
         })
     }
@@ -286,42 +231,16 @@ impl Quickstart {
 
     /// Routes one message to its flow and waits until it is finished.
     pub async fn handle(&self, message: &Message) -> LineReport {
-        let kind = message.kind().to_string();
-        if let Some(audience) = &self.audience {
-            let result = match audience.handle(message).await {
-                Ok(AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange)) => None,
-                Ok(AudienceOutcome::Delivered { .. }) => Some(LineResult::Delivered),
-                Ok(AudienceOutcome::Skipped(why)) => Some(LineResult::Skipped(why.to_string())),
-                Ok(AudienceOutcome::DeadLettered(why)) => {
-                    Some(LineResult::DeadLettered(why.label().to_owned()))
-                }
-                Ok(other) => Some(LineResult::Skipped(format!("{other:?}"))),
-                Err(error) => Some(LineResult::Failed(with_sources(&error))),
-            };
-            if let Some(result) = result {
-                return LineReport::Handled {
-                    flow: "audience",
-                    kind,
-                    result,
-                };
-            }
-        }
-        if let Some(onboarding) = &self.onboarding {
-            let is_milestone = message
-                .event()
-                .is_some_and(|event| onboarding.milestones().step_of(event).is_some());
-            if is_milestone {
-                return LineReport::Handled {
-                    flow: "onboarding",
-                    kind,
-                    result: pipeline_result(onboarding.process(message).await),
-                };
-            }
-        }
+        let (flow, result) = self.flows.process(message).await;
         LineReport::Handled {
-            flow: "triggers",
-            kind,
-            result: pipeline_result(self.triggers.process(message).await),
+            flow: flow.as_str(),
+            kind: message.kind().to_string(),
+            result: match result {
+                FlowResult::Delivered => LineResult::Delivered,
+                FlowResult::Skipped(why) => LineResult::Skipped(why),
+                FlowResult::DeadLettered(why) => LineResult::DeadLettered(why),
+                FlowResult::Failed { message, .. } => LineResult::Failed(message),
+            },
         }
     }
 
@@ -332,33 +251,8 @@ impl Quickstart {
 
     /// Sends everything queued and stops the dispatchers.
     pub async fn shutdown(&self) {
-        self.triggers.shutdown().await;
-        if let Some(segments) = &self.segments {
-            segments.shutdown().await;
-        }
+        self.flows.shutdown().await;
     }
 }
 
-fn pipeline_result(
-    result: Result<Outcome, cio_segment_sync::pipeline::PipelineError>,
-) -> LineResult {
-    match result {
-        Ok(Outcome::Delivered) => LineResult::Delivered,
-        Ok(Outcome::Skipped { reason }) => LineResult::Skipped(reason.to_string()),
-        Ok(Outcome::DeadLettered { reason }) => LineResult::DeadLettered(reason),
-        Ok(other) => LineResult::Skipped(format!("{other:?}")),
-        Err(error) => LineResult::Failed(with_sources(&error)),
-    }
-}
-
-/// `error` and its sources, joined by `: ` (errors of this workspace name no customer data).
-pub fn with_sources(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use crate::flows::with_sources;

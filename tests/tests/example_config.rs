@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use cio_segment_sync::flows::audience::AudienceIdType;
 use customerio_client::Region;
-use examples::config::{ConfigError, EnvConfig, SyncConfig};
+use examples::config::{ConfigError, EnvConfig, ServerConfig, SyncConfig};
 
 fn env(vars: &[(&str, &str)]) -> Result<EnvConfig, ConfigError> {
     let map: HashMap<String, String> = vars
@@ -224,6 +224,8 @@ fn the_example_file_loads_with_every_flow_configured() {
     assert_eq!(config.churn.as_ref().unwrap().inactive_days, 30);
     assert!(config.engagement.is_some());
     assert_eq!(config.backfill.as_ref().unwrap().page_size, 200);
+    // The server section shows the defaults.
+    assert_eq!(config.server, Some(ServerConfig::default()));
 
     // `--config FILE` on a command line loads the same file and leaves the other arguments.
     let (from_args, rest) = SyncConfig::from_args([

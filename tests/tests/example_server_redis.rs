@@ -85,3 +85,63 @@ async fn two_servers_on_one_redis_send_a_retried_message_once() {
     assert_eq!(post(&second, &track).await, 200);
     cio.verify().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audience_memberships_are_shared_so_an_older_change_on_another_worker_is_stale() {
+    use cio_segment_sync::flows::audience::AudienceConfig;
+    use wiremock::matchers::query_param;
+
+    let redis = TestRedis::start().await;
+    let prefix = format!("{}audience:", redis.config().prefix());
+    let cio = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/segments/7/add_customers"))
+        .and(query_param("id_type", "id"))
+        .and(header("authorization", CIO_AUTH))
+        .and(body_json(json!({"ids": ["u-1"]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&cio)
+        .await;
+    let start = |prefix: String| {
+        let (redis, cio) = (&redis, &cio);
+        async move {
+            let env = HashMap::from([
+                ("CIO_SITE_ID", "site".to_owned()),
+                ("CIO_API_KEY", "key".to_owned()),
+                ("CIO_TRACK_URL", cio.uri()),
+                ("REDIS_URL", redis.url().to_owned()),
+            ]);
+            let mut settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
+            settings.redis_prefix = Some(prefix);
+            let mut audience = AudienceConfig::default();
+            audience.segments.insert("vip".to_owned(), 7);
+            settings.flows.audience = Some(audience);
+            settings.flows.triggers.dispatcher.linger_ms = Some(10);
+            settings.flows.triggers.dispatcher.max_attempts = Some(1);
+            let (state, workers) = settings.build().await.unwrap();
+            for worker in workers {
+                tokio::spawn(worker);
+            }
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, router(Arc::new(state))).await });
+            base
+        }
+    };
+    let first = start(prefix.clone()).await;
+    let second = start(prefix).await;
+    let change = |message_id: &str, event: &str, timestamp: &str, member: bool| {
+        json!({"type": "track", "messageId": message_id, "userId": "u-1", "event": event,
+               "timestamp": timestamp, "properties": {"audience_key": "vip", "vip": member},
+               "context": {"personas": {"computation_class": "audience",
+                                        "computation_key": "vip"}}})
+    };
+    let entered = change("a-2", "Audience Entered", "2024-05-02T00:00:00Z", true);
+    assert_eq!(post(&first, &entered).await, 200);
+    // The exit is older than the entry the other worker recorded: stale, nothing sent.
+    let exited = change("a-1", "Audience Exited", "2024-05-01T00:00:00Z", false);
+    assert_eq!(post(&second, &exited).await, 200);
+    cio.verify().await;
+    assert_eq!(cio.received_requests().await.unwrap().len(), 1);
+}

@@ -3,7 +3,7 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `POST /segment` | a Segment Webhooks destination request (one event object, or a JSON array when batching is on) → [`SegmentToCustomerIo`] |
+//! | `POST /segment` | a Segment Webhooks destination request (one event object, or a JSON array when batching is on) → the Segment → Customer.io flows ([`SegmentFlows`]: triggers and deletions, onboarding milestones, audience changes) |
 //! | `POST /customerio` | a Customer.io reporting webhook → [`EngagementFlow`] (back to Segment) and [`BackfillFlow`] (on `subscribed`) |
 //! | `GET /healthz` | `ok` |
 //! | `GET /metrics` | Prometheus text rendered from the flows' counters |
@@ -93,11 +93,12 @@ use cio_segment_sync::flows::churn::{ChurnError, ChurnMonitor};
 use cio_segment_sync::flows::engagement::{Disposition, EngagementFlow};
 use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
 use cio_segment_sync::identity::IdentityResolver;
-use cio_segment_sync::pipeline::{Outcome, Pipeline, PipelineError};
 use cio_segment_sync::segment_model::Message;
 use cio_segment_sync::segment_model::signature::WebhookVerifier;
 use serde_json::json;
 use serde_json::value::RawValue;
+
+use crate::flows::{FlowName, FlowResult, SegmentFlows};
 
 /// The header Segment's Webhooks destinations put the signature in.
 pub const SEGMENT_SIGNATURE_HEADER: &str = "x-signature";
@@ -236,6 +237,44 @@ impl RouteCounters {
     }
 }
 
+/// What became of the messages `POST /segment` handled, per flow.
+#[derive(Debug, Default)]
+struct FlowCounters {
+    /// `[flow][result]`: flows in [`FLOWS`] order, results in [`RESULTS`] order.
+    counts: [[AtomicU64; 4]; 3],
+}
+
+const FLOWS: [FlowName; 3] = [FlowName::Triggers, FlowName::Onboarding, FlowName::Audience];
+const RESULTS: [&str; 4] = ["delivered", "skipped", "dead_lettered", "failed"];
+
+impl FlowCounters {
+    fn count(&self, flow: FlowName, result: &FlowResult) {
+        let row = FLOWS.iter().position(|f| *f == flow).unwrap_or(0);
+        let column = match result {
+            FlowResult::Delivered => 0,
+            FlowResult::Skipped(_) => 1,
+            FlowResult::DeadLettered(_) => 2,
+            _ => 3,
+        };
+        self.counts[row][column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(flow, result, count)` for every pair.
+    fn snapshot(&self) -> Vec<(FlowName, &'static str, u64)> {
+        let mut out = Vec::with_capacity(12);
+        for (row, flow) in FLOWS.iter().enumerate() {
+            for (column, result) in RESULTS.iter().enumerate() {
+                out.push((
+                    *flow,
+                    *result,
+                    self.counts[row][column].load(Ordering::Relaxed),
+                ));
+            }
+        }
+        out
+    }
+}
+
 /// The churn monitor and the resolver that finds whose activity a message is.
 #[derive(Clone)]
 struct ChurnHook {
@@ -246,10 +285,10 @@ struct ChurnHook {
 impl ChurnHook {
     /// Records each delivered message as activity. Best effort: a failure is logged and does
     /// not change the webhook's answer (the message itself was delivered).
-    async fn observe(&self, messages: &[Message], results: &[Result<Outcome, PipelineError>]) {
+    async fn observe(&self, messages: &[Message], results: &[(FlowName, FlowResult)]) {
         let now = unix_now();
-        for (message, result) in messages.iter().zip(results) {
-            if !matches!(result, Ok(Outcome::Delivered)) {
+        for (message, (_, result)) in messages.iter().zip(results) {
+            if *result != FlowResult::Delivered {
                 continue;
             }
             let observed = match self.resolver.resolve(message).await {
@@ -278,7 +317,8 @@ fn unix_now() -> i64 {
 
 /// Everything the handlers share. Built by [`ServerState::builder`].
 pub struct ServerState {
-    triggers: Arc<SegmentToCustomerIo>,
+    flows: Arc<SegmentFlows>,
+    flow_counters: FlowCounters,
     segment_verifier: Option<WebhookVerifier>,
     customerio_verifier: Option<SignatureVerifier>,
     engagement: Option<Arc<EngagementFlow>>,
@@ -299,7 +339,7 @@ impl fmt::Debug for ServerState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The verifiers hold secrets; only say whether they are set.
         f.debug_struct("ServerState")
-            .field("triggers", &self.triggers)
+            .field("flows", &self.flows)
             .field(
                 "segment_signature_checked",
                 &self.segment_verifier.is_some(),
@@ -391,11 +431,13 @@ impl ServerStateBuilder {
 }
 
 impl ServerState {
-    /// A builder around the Segment → Customer.io flow (whose worker the host runs).
-    pub fn builder(triggers: Arc<SegmentToCustomerIo>) -> ServerStateBuilder {
+    /// A builder around the Segment → Customer.io flows (whose workers the host runs): a
+    /// [`SegmentFlows`], or only the triggers flow (`Arc<SegmentToCustomerIo>`).
+    pub fn builder(flows: impl Into<SegmentFlows>) -> ServerStateBuilder {
         ServerStateBuilder {
             state: ServerState {
-                triggers,
+                flows: Arc::new(flows.into()),
+                flow_counters: FlowCounters::default(),
                 segment_verifier: None,
                 customerio_verifier: None,
                 engagement: None,
@@ -414,9 +456,14 @@ impl ServerState {
         }
     }
 
-    /// The Segment → Customer.io flow.
+    /// The Segment → Customer.io triggers flow.
     pub fn triggers(&self) -> &SegmentToCustomerIo {
-        &self.triggers
+        self.flows.triggers()
+    }
+
+    /// Every Segment → Customer.io flow.
+    pub fn flows(&self) -> &SegmentFlows {
+        &self.flows
     }
 
     /// The most recent failures, newest first (at most [`RECENT_FAILURES`]).
@@ -486,7 +533,7 @@ impl ServerState {
     /// Sends what the flows' dispatchers hold and waits for it (call at exit, after the
     /// server stopped accepting requests).
     pub async fn shutdown(&self) {
-        self.triggers.shutdown().await;
+        self.flows.shutdown().await;
         if let Some(dispatcher) = &self.engagement_dispatcher {
             dispatcher.shutdown().await;
         }
@@ -686,13 +733,13 @@ async fn segment_inner(state: &Arc<ServerState>, headers: &HeaderMap, body: Byte
     let (indices, messages): (Vec<usize>, Vec<Message>) = events.into_iter().unzip();
     // Spawned, so a request that outlives its deadline still finishes in the background
     // (its messageIds stay claimed until then and Segment's retry is answered accordingly).
-    let triggers = state.triggers.clone();
+    let flows = state.flows.clone();
     let churn = state.churn.clone();
     let work = tokio::spawn(async move {
         let results = if let [message] = messages.as_slice() {
-            vec![triggers.process(message).await]
+            vec![flows.process(message).await]
         } else {
-            triggers.pipeline().process_batch(messages.clone()).await
+            flows.process_batch(messages.clone()).await
         };
         if let Some(churn) = churn {
             churn.observe(&messages, &results).await;
@@ -700,7 +747,12 @@ async fn segment_inner(state: &Arc<ServerState>, headers: &HeaderMap, body: Byte
         results
     });
     let results = match tokio::time::timeout(state.deadlines.segment, work).await {
-        Ok(Ok(results)) => results,
+        Ok(Ok(results)) => {
+            for (flow, result) in &results {
+                state.flow_counters.count(*flow, result);
+            }
+            results
+        }
         Ok(Err(join_error)) => {
             let message = format!("the delivery task failed: {join_error}");
             state.record_failure(Route::Segment, 503, message.clone());
@@ -732,17 +784,20 @@ fn join_errors(errors: &[SegmentBodyError]) -> String {
 fn segment_answer(
     state: &ServerState,
     indices: &[usize],
-    results: &[Result<Outcome, PipelineError>],
+    results: &[(FlowName, FlowResult)],
     undecodable: &[SegmentBodyError],
 ) -> Response {
     let failures = |retryable: bool| -> Vec<String> {
         indices
             .iter()
             .zip(results)
-            .filter_map(|(index, result)| match result {
-                Err(error) if error.is_retryable() == retryable => Some(format!(
-                    "event at index {index} was not handled: {}",
-                    error_chain(error)
+            .filter_map(|(index, (flow, result))| match result {
+                FlowResult::Failed {
+                    retryable: is_retryable,
+                    message,
+                } if *is_retryable == retryable => Some(format!(
+                    "event at index {index} was not handled by the {flow} flow: {}",
+                    redact_quoted(message)
                 )),
                 _ => None,
             })
@@ -757,7 +812,10 @@ fn segment_answer(
     let mut permanent: Vec<String> = undecodable.iter().map(ToString::to_string).collect();
     permanent.extend(failures(false));
     if !permanent.is_empty() {
-        let handled = results.iter().filter(|result| result.is_ok()).count();
+        let handled = results
+            .iter()
+            .filter(|(_, result)| !matches!(result, FlowResult::Failed { .. }))
+            .count();
         let message = format!(
             "{}; the other {handled} event(s) were handled",
             permanent.join("; ")

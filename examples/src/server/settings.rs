@@ -13,10 +13,13 @@
 //! | `SEGMENT_API_URL` | Segment tracking API base URL | Segment's |
 //! | `SEGMENT_PROFILE_TOKEN`, `SEGMENT_SPACE_ID` | new-subscriber backfill (both needed) | backfill off |
 //! | `SEGMENT_PROFILE_URL` | Profile API base URL | Segment's |
-//! | `REDIS_URL` | shared stores (dedupe, identity, churn activity, the loop guard's recent ids) for several workers | in memory |
+//! | `CIO_APP_API_KEY`, `CIO_APP_URL` | App API, for `[audience] create_missing = true` | off |
+//! | `REDIS_URL` | shared stores (dedupe, identity, churn activity, onboarding progress, audience memberships, the loop guard's recent ids) and the Track API rate limit, for several workers | in memory |
 //!
-//! Empty values count as unset. Everything else (mapping, churn, …) is in [`FlowConfigs`],
-//! which a host fills from its TOML configuration.
+//! Empty values count as unset. Everything else (mapping, milestones, audiences, churn, the
+//! server's deadlines, the dead-letter file) comes from the `--config FILE.toml` file
+//! ([`SyncConfig`], applied by [`Settings::apply_config`]); [`Settings::from_args`] reads both,
+//! as the binary does.
 //!
 //! ```
 //! use examples::server::settings::Settings;
@@ -35,31 +38,31 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use cio_segment_sync::activity::{ActivityStore, MemoryActivityStore};
 use cio_segment_sync::customerio_client::webhook::{
     InvalidSigningKey, SignatureVerifier, WebhookSigningKey,
 };
-use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
-use cio_segment_sync::dead_letter::MemoryDeadLetters;
-use cio_segment_sync::dedupe::{Deduper, MemoryDeduper};
+use cio_segment_sync::customerio_client::{
+    AppApiKey, AppClient, ClientConfig, Region, SiteId, TrackApiKey, TrackClient,
+};
+use cio_segment_sync::dead_letter::{DeadLetterSink, JsonlDeadLetters, MemoryDeadLetters};
+use cio_segment_sync::dispatch::Dispatcher;
+use cio_segment_sync::dispatch::Worker;
 use cio_segment_sync::dispatch::sinks::SegmentTrackingSink;
-use cio_segment_sync::dispatch::{Dispatcher, Worker};
+use cio_segment_sync::flows::audience::AudienceConfig;
 use cio_segment_sync::flows::backfill::{BackfillConfig, BackfillConfigError, BackfillFlow};
 use cio_segment_sync::flows::churn::{ChurnConfig, ChurnError, ChurnMonitor};
 use cio_segment_sync::flows::engagement::{
     EngagementConfig, EngagementConfigError, EngagementFlow,
 };
-use cio_segment_sync::flows::triggers::{DispatcherSettings, SegmentToCustomerIo, TriggersConfig};
-use cio_segment_sync::identity::{
-    IdentityResolver, IdentityStore, MemoryIdentityStore, StoreResolver,
-};
-use cio_segment_sync::loop_guard::{
-    LoopGuardConfig, MemoryRecentIds, RecentIds, RedisRecentIds, StampingLoopGuard,
-};
+use cio_segment_sync::flows::onboarding::OnboardingConfig;
+use cio_segment_sync::flows::triggers::{DispatcherSettings, TriggersConfig};
 use cio_segment_sync::pipeline::DispatchDeliver;
 use cio_segment_sync::rate_limit::Unlimited;
+use cio_segment_sync::redis::RedisConfig;
 use cio_segment_sync::segment_model::WriteKey;
 use cio_segment_sync::segment_model::client::profile::{AccessToken, ProfileClient};
 use cio_segment_sync::segment_model::client::tracking::TrackingClient;
@@ -67,7 +70,8 @@ use cio_segment_sync::segment_model::client::{BaseUrl, BaseUrlError};
 use cio_segment_sync::segment_model::signature::{SharedSecret, WebhookVerifier};
 
 use super::{Deadlines, ServerState};
-use crate::config::{ConfigError, EnvConfig};
+use crate::config::{ConfigError, EnvConfig, ServerConfig, SyncConfig};
+use crate::flows::{FlowsError, SegmentFlows, Stores};
 
 /// The default listen address.
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
@@ -94,18 +98,40 @@ pub enum SettingsError {
     /// `CIO_WEBHOOK_SIGNING_KEY` is not usable.
     #[error("CIO_WEBHOOK_SIGNING_KEY is not usable")]
     SigningKey(#[source] InvalidSigningKey),
+    /// The `--config` file or another argument is not usable (see [`ConfigError`]).
+    #[error(transparent)]
+    Config(ConfigError),
+    /// A section of the configuration file needs a variable that is not set.
+    #[error(
+        "section `[{section}]` needs {variable}, which is not set (set it, or remove the section)"
+    )]
+    SectionNeeds {
+        /// The section.
+        section: &'static str,
+        /// The variable.
+        variable: &'static str,
+    },
 }
 
-/// Every flow's settings (defaults unless the host loads them from its configuration file).
+/// Every flow's settings: defaults, or a [`SyncConfig`] file's sections
+/// ([`Settings::apply_config`]).
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct FlowConfigs {
-    /// Segment → Customer.io.
+    /// Segment → Customer.io triggers, profiles and deletions (always on).
     pub triggers: TriggersConfig,
-    /// Customer.io → Segment back-sync.
-    pub engagement: EngagementConfig,
-    /// New-subscriber backfill.
-    pub backfill: BackfillConfig,
+    /// Onboarding milestones; `None` switches the flow off.
+    pub onboarding: Option<OnboardingConfig>,
+    /// Engage audiences → manual segments; `None` switches the flow off.
+    pub audience: Option<AudienceConfig>,
+    /// Customer.io → Segment back-sync. It runs whenever `CIO_WEBHOOK_SIGNING_KEY` and
+    /// `SEGMENT_WRITE_KEY` are set, with these settings or the defaults; setting them without
+    /// those variables is an error.
+    pub engagement: Option<EngagementConfig>,
+    /// New-subscriber backfill. It runs whenever `CIO_WEBHOOK_SIGNING_KEY`,
+    /// `SEGMENT_PROFILE_TOKEN` and `SEGMENT_SPACE_ID` are set, with these settings or the
+    /// defaults; setting them without those variables is an error.
+    pub backfill: Option<BackfillConfig>,
     /// The back-sync's Segment dispatcher.
     pub engagement_dispatcher: DispatcherSettings,
     /// Churn monitor; `None` switches the churn scan off.
@@ -136,6 +162,14 @@ pub struct Settings {
     pub segment_profile: Option<(AccessToken, String)>,
     /// Profile API base URL override.
     pub segment_profile_url: Option<BaseUrl>,
+    /// App API key, for audience segments created on demand.
+    pub cio_app_api_key: Option<AppApiKey>,
+    /// App API base URL override (scheme, host, port).
+    pub cio_app_url: Option<String>,
+    /// Append dead letters to this JSON-lines file (`None`: keep the last 10 000 in memory).
+    pub dead_letter_file: Option<PathBuf>,
+    /// How often the binary runs the churn scan (when [`FlowConfigs::churn`] is set).
+    pub churn_scan_every: Duration,
     /// Redis URL (may hold a password).
     redis_url: Option<String>,
     /// The Redis key prefix (`None`: the library's default). Workers sharing state use the
@@ -169,6 +203,10 @@ impl fmt::Debug for Settings {
             .field("segment_api_url", &self.segment_api_url)
             .field("segment_profile", &self.segment_profile.is_some())
             .field("segment_profile_url", &self.segment_profile_url)
+            .field("cio_app_api_key", &self.cio_app_api_key)
+            .field("cio_app_url", &self.cio_app_url)
+            .field("dead_letter_file", &self.dead_letter_file)
+            .field("churn_scan_every", &self.churn_scan_every)
             .field("redis", &self.redis_url.is_some())
             .field("redis_prefix", &self.redis_prefix)
             .field("deadlines", &self.deadlines)
@@ -241,6 +279,12 @@ impl Settings {
             segment_api_url: segment_url("SEGMENT_API_URL", &env.segment_api_url)?,
             segment_profile,
             segment_profile_url: segment_url("SEGMENT_PROFILE_URL", &env.segment_profile_url)?,
+            cio_app_api_key: env.app_api_key.clone(),
+            cio_app_url: env.app_url.as_ref().map(|url| url.as_str().to_owned()),
+            dead_letter_file: None,
+            churn_scan_every: Duration::from_secs(
+                ServerConfig::default().churn_scan_interval_seconds,
+            ),
             redis_url: env
                 .redis_url
                 .as_ref()
@@ -261,6 +305,104 @@ impl Settings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The binary's settings: the variables through `lookup`, then the command line `args`
+    /// (without the program name): `--config FILE.toml` (see [`SyncConfig`]) and
+    /// `--dead-letter FILE` (append dead letters to a JSON-lines file; wins over the file's
+    /// `[server] dead_letter_file`).
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] naming the variable, file, section or argument that is wrong.
+    pub fn from_args(
+        args: impl IntoIterator<Item = String>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let (config, rest) = SyncConfig::from_args(args).map_err(SettingsError::Config)?;
+        let mut dead_letter_file = None;
+        let mut rest = rest.into_iter();
+        while let Some(arg) = rest.next() {
+            if arg == "--dead-letter" {
+                let file = rest.next().ok_or_else(|| {
+                    SettingsError::Config(ConfigError::Argument {
+                        arg: arg.clone(),
+                        problem: "needs a file name".to_owned(),
+                    })
+                })?;
+                dead_letter_file = Some(PathBuf::from(file));
+            } else if let Some(file) = arg.strip_prefix("--dead-letter=") {
+                dead_letter_file = Some(PathBuf::from(file));
+            } else {
+                return Err(SettingsError::Config(ConfigError::Argument {
+                    arg,
+                    problem: "unknown; the server takes --config FILE.toml and \
+                              --dead-letter FILE"
+                        .to_owned(),
+                }));
+            }
+        }
+        let mut settings = Self::from_lookup(lookup)?;
+        settings.apply_config(config)?;
+        if dead_letter_file.is_some() {
+            settings.dead_letter_file = dead_letter_file;
+        }
+        Ok(settings)
+    }
+
+    /// Takes every flow's settings from `config` (sections absent there switch their flow off,
+    /// or leave the Customer.io → Segment flows on their defaults) and the server's own from
+    /// its `[server]` section.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError::SectionNeeds`] when `[engagement]` or `[backfill]` is set but a
+    /// variable its flow needs is not; [`SettingsError::Config`] for a `[server]` deadline
+    /// that cannot work.
+    pub fn apply_config(&mut self, config: SyncConfig) -> Result<(), SettingsError> {
+        let needs = |section, variable| SettingsError::SectionNeeds { section, variable };
+        if config.engagement.is_some() || config.backfill.is_some() {
+            if self.cio_webhook_signing_key.is_none() {
+                let section = if config.engagement.is_some() {
+                    "engagement"
+                } else {
+                    "backfill"
+                };
+                return Err(needs(section, "CIO_WEBHOOK_SIGNING_KEY"));
+            }
+            if config.engagement.is_some() && self.segment_write_key.is_none() {
+                return Err(needs("engagement", "SEGMENT_WRITE_KEY"));
+            }
+            if config.backfill.is_some() && self.segment_profile.is_none() {
+                return Err(needs("backfill", "SEGMENT_PROFILE_TOKEN"));
+            }
+        }
+        let server = config.server.unwrap_or_default();
+        self.deadlines = Deadlines::new(
+            Duration::from_millis(server.segment_deadline_ms),
+            Duration::from_millis(server.customerio_deadline_ms),
+        )
+        .map_err(|error| {
+            SettingsError::Config(ConfigError::Section {
+                origin: "the configuration".to_owned(),
+                section: "server",
+                problem: error.to_string(),
+            })
+        })?;
+        self.body_limit = server.body_limit_bytes.max(1);
+        self.churn_scan_every = Duration::from_secs(server.churn_scan_interval_seconds.max(1));
+        self.redis_prefix = server.redis_prefix;
+        self.dead_letter_file = server.dead_letter_file;
+        self.flows = FlowConfigs {
+            triggers: config.triggers,
+            onboarding: config.onboarding,
+            audience: config.audience,
+            engagement: config.engagement,
+            backfill: config.backfill,
+            engagement_dispatcher: server.segment_dispatcher,
+            churn: config.churn,
+        };
+        Ok(())
+    }
+
     /// Whether `REDIS_URL` is set.
     pub fn uses_redis(&self) -> bool {
         self.redis_url.is_some()
@@ -274,43 +416,63 @@ impl Settings {
     /// [`BuildError`] naming the part that could not be built (a client, a flow's settings,
     /// Redis).
     pub async fn build(self) -> Result<(ServerState, Vec<Worker>), BuildError> {
-        let stores = Stores::open(self.redis_url.as_deref(), self.redis_prefix.as_deref()).await?;
+        let stores = match &self.redis_url {
+            None => Stores::memory(),
+            Some(url) => {
+                let mut config = RedisConfig::new(url.as_str());
+                if let Some(prefix) = &self.redis_prefix {
+                    config = config.with_prefix(prefix.as_str());
+                }
+                Stores::redis(&config).await.map_err(BuildError::Redis)?
+            }
+        };
+        let client_error = |client: &'static str| {
+            move |error: customerio_client::Error| BuildError::Client {
+                client,
+                reason: error.to_string(),
+            }
+        };
         let mut cio_config = ClientConfig::new(self.cio_region);
         if let Some(url) = &self.cio_track_url {
-            cio_config =
-                cio_config
-                    .with_track_base_url(url)
-                    .map_err(|error| BuildError::Client {
-                        client: "Customer.io Track",
-                        reason: error.to_string(),
-                    })?;
+            cio_config = cio_config
+                .with_track_base_url(url)
+                .map_err(client_error("Customer.io Track"))?;
         }
-        let track =
-            TrackClient::new(self.cio_site_id, self.cio_api_key, cio_config).map_err(|error| {
-                BuildError::Client {
-                    client: "Customer.io Track",
-                    reason: error.to_string(),
+        if let Some(url) = &self.cio_app_url {
+            cio_config = cio_config
+                .with_app_base_url(url)
+                .map_err(client_error("Customer.io App"))?;
+        }
+        let track = TrackClient::new(self.cio_site_id, self.cio_api_key, cio_config.clone())
+            .map_err(client_error("Customer.io Track"))?;
+        let dead_letters: Arc<dyn DeadLetterSink> = match &self.dead_letter_file {
+            None => Arc::new(MemoryDeadLetters::new(10_000)),
+            Some(path) => Arc::new(JsonlDeadLetters::open(path).map_err(|source| {
+                BuildError::DeadLetterFile {
+                    path: path.clone(),
+                    source,
                 }
-            })?;
-        let dead_letters = Arc::new(MemoryDeadLetters::new(10_000));
-        let loop_guard = Arc::new(StampingLoopGuard::new(
-            stores.recent_ids.clone(),
-            LoopGuardConfig::default(),
-        ));
-        let resolver: Arc<dyn IdentityResolver> = Arc::new(StoreResolver::new(
-            stores.identity.clone(),
-            self.flows.triggers.resolver.into(),
-        ));
-        let (triggers, triggers_worker) =
-            SegmentToCustomerIo::builder(track, self.flows.triggers.clone())
-                .deduper(stores.deduper.clone())
-                .loop_guard(loop_guard.clone())
-                .resolver(resolver.clone())
-                .dead_letters(dead_letters.clone())
-                .build();
-        let mut workers = vec![triggers_worker];
+            })?),
+        };
+        let flows_config = SyncConfig {
+            triggers: self.flows.triggers.clone(),
+            onboarding: self.flows.onboarding.clone(),
+            audience: self.flows.audience.clone(),
+            ..SyncConfig::default()
+        };
+        let mut flows = SegmentFlows::builder(track, &flows_config)
+            .stores(stores.clone())
+            .dead_letters(dead_letters.clone());
+        if let Some(key) = self.cio_app_api_key {
+            flows = flows.app_client(
+                AppClient::new(key, cio_config).map_err(client_error("Customer.io App"))?,
+            );
+        }
+        let built = flows.build().map_err(BuildError::Flows)?;
+        let mut workers = built.workers;
+        let flows = built.flows;
         let cio_deliver = Arc::new(DispatchDeliver::new(
-            triggers.dispatcher().clone(),
+            flows.triggers().dispatcher().clone(),
             dead_letters.clone(),
         ));
         let churn = match self.flows.churn {
@@ -318,13 +480,13 @@ impl Settings {
                 ChurnMonitor::new(
                     config,
                     stores.activity.clone(),
-                    Arc::new(triggers.dispatcher().clone()),
+                    Arc::new(flows.triggers().dispatcher().clone()),
                 )
                 .map_err(BuildError::Churn)?,
             )),
             None => None,
         };
-        let mut builder = ServerState::builder(Arc::new(triggers))
+        let mut builder = ServerState::builder(flows)
             .deadlines(self.deadlines)
             .body_limit(self.body_limit);
         if let Some(secret) = self.segment_webhook_secret {
@@ -349,10 +511,10 @@ impl Settings {
                 );
                 workers.push(worker);
                 let flow = EngagementFlow::new(
-                    self.flows.engagement,
+                    self.flows.engagement.unwrap_or_default(),
                     SignatureVerifier::new(key),
                     stores.deduper.clone(),
-                    loop_guard,
+                    built.loop_guard,
                     handle.clone(),
                     dead_letters.clone(),
                 )
@@ -369,7 +531,7 @@ impl Settings {
                     reason: error.to_string(),
                 })?;
                 let flow = BackfillFlow::new(
-                    self.flows.backfill,
+                    self.flows.backfill.unwrap_or_default(),
                     profiles,
                     stores.deduper.clone(),
                     cio_deliver,
@@ -379,7 +541,7 @@ impl Settings {
             }
         }
         if let Some(monitor) = churn {
-            builder = builder.churn(monitor, resolver);
+            builder = builder.churn(monitor, built.resolver);
         }
         Ok((builder.build(), workers))
     }
@@ -406,44 +568,21 @@ pub enum BuildError {
     /// The churn settings are invalid.
     #[error("the churn settings are invalid")]
     Churn(#[source] ChurnError),
+    /// A Segment → Customer.io flow section cannot be built.
+    #[error("the Segment → Customer.io flows cannot be built")]
+    Flows(#[source] FlowsError),
+    /// The dead-letter file cannot be opened for appending.
+    #[error("the dead-letter file {} cannot be opened", .path.display())]
+    DeadLetterFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// `REDIS_URL` is set but Redis could not be reached.
     #[error("Redis could not be reached")]
     Redis(#[source] cio_segment_sync::StoreError),
-}
-
-/// The stores the flows share: Redis when `REDIS_URL` is set, memory otherwise.
-struct Stores {
-    deduper: Arc<dyn Deduper>,
-    identity: Arc<dyn IdentityStore>,
-    activity: Arc<dyn ActivityStore>,
-    recent_ids: Arc<dyn RecentIds>,
-}
-
-impl Stores {
-    async fn open(redis_url: Option<&str>, prefix: Option<&str>) -> Result<Self, BuildError> {
-        use cio_segment_sync::redis::{
-            RedisActivityStore, RedisConfig, RedisDeduper, RedisIdentityStore,
-        };
-        let Some(url) = redis_url else {
-            return Ok(Self {
-                deduper: Arc::new(MemoryDeduper::default()),
-                identity: Arc::new(MemoryIdentityStore::default()),
-                activity: Arc::new(MemoryActivityStore::default()),
-                recent_ids: Arc::new(MemoryRecentIds::default()),
-            });
-        };
-        let mut config = RedisConfig::new(url);
-        if let Some(prefix) = prefix {
-            config = config.with_prefix(prefix);
-        }
-        let conn = config.connect().await.map_err(BuildError::Redis)?;
-        Ok(Self {
-            deduper: Arc::new(RedisDeduper::new(conn.clone())),
-            identity: Arc::new(RedisIdentityStore::new(conn.clone())),
-            activity: Arc::new(RedisActivityStore::new(conn.clone())),
-            recent_ids: Arc::new(RedisRecentIds::new(conn)),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -541,6 +680,171 @@ mod tests {
         ] {
             assert!(!debug.contains(secret), "{secret} leaked: {debug}");
         }
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|arg| (*arg).to_owned()).collect()
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.toml");
+        std::fs::write(&path, text).unwrap();
+        let path = path.display().to_string();
+        (dir, path)
+    }
+
+    #[test]
+    fn without_arguments_only_the_triggers_flow_is_on() {
+        let settings = Settings::from_args(args(&[]), lookup(BASE)).unwrap();
+        assert!(settings.flows.onboarding.is_none() && settings.flows.audience.is_none());
+        assert!(settings.flows.churn.is_none() && settings.dead_letter_file.is_none());
+        assert_eq!(settings.churn_scan_every, Duration::from_secs(900));
+        assert_eq!(settings.deadlines, Deadlines::default());
+    }
+
+    #[test]
+    fn the_config_file_fills_every_flow_and_the_server_section() {
+        let (_dir, path) = config_file(
+            r#"
+            [triggers]
+            lease_seconds = 30
+            [onboarding]
+            milestones = [{ event = "Signed Up", key = "signed_up" }]
+            [audience.segments]
+            vip = 7
+            [churn]
+            inactive_days = 14
+            [server]
+            churn_scan_interval_seconds = 120
+            segment_deadline_ms = 2500
+            customerio_deadline_ms = 1500
+            body_limit_bytes = 1000
+            redis_prefix = "staging:"
+            dead_letter_file = "from-file.jsonl"
+            [server.segment_dispatcher]
+            concurrency = 2
+            "#,
+        );
+        let settings = Settings::from_args(args(&["--config", &path]), lookup(BASE)).unwrap();
+        assert_eq!(settings.flows.triggers.lease_seconds, 30);
+        assert_eq!(
+            settings.flows.onboarding.as_ref().unwrap().milestones.len(),
+            1
+        );
+        assert_eq!(settings.flows.audience.as_ref().unwrap().segments["vip"], 7);
+        assert_eq!(settings.flows.churn.as_ref().unwrap().inactive_days, 14);
+        assert_eq!(settings.flows.engagement_dispatcher.concurrency, 2);
+        assert_eq!(settings.churn_scan_every, Duration::from_secs(120));
+        assert_eq!(settings.deadlines.segment(), Duration::from_millis(2500));
+        assert_eq!(settings.deadlines.customerio(), Duration::from_millis(1500));
+        assert_eq!(settings.body_limit, 1000);
+        assert_eq!(settings.redis_prefix.as_deref(), Some("staging:"));
+        assert_eq!(
+            settings.dead_letter_file.as_deref(),
+            Some(std::path::Path::new("from-file.jsonl"))
+        );
+        // The command line wins over the file.
+        let settings = Settings::from_args(
+            args(&["--config", &path, "--dead-letter=cli.jsonl"]),
+            lookup(BASE),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.dead_letter_file.as_deref(),
+            Some(std::path::Path::new("cli.jsonl"))
+        );
+    }
+
+    #[test]
+    fn wrong_arguments_and_sections_are_named() {
+        let error = Settings::from_args(args(&["--bogus"]), lookup(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("`--bogus`"), "{error}");
+        let error = Settings::from_args(args(&["--dead-letter"]), lookup(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("needs a file name"), "{error}");
+
+        let (_dir, path) = config_file("[server]\ncustomerio_deadline_ms = 4000\n");
+        let error = Settings::from_args(args(&["--config", &path]), lookup(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            error.contains("[server]") && error.contains("4 seconds"),
+            "{error}"
+        );
+        let (_dir, path) = config_file("[server]\nwhatever = 1\n");
+        let error = Settings::from_args(args(&["--config", &path]), lookup(BASE))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.contains("whatever"), "{error}");
+
+        // A Customer.io → Segment section without the credentials its flow needs.
+        let (_dir, path) = config_file("[engagement]\nunsubscribed_event = \"Unsubscribed\"\n");
+        let error = Settings::from_args(args(&["--config", &path]), lookup(BASE)).err();
+        assert!(matches!(
+            error,
+            Some(SettingsError::SectionNeeds {
+                section: "engagement",
+                variable: "CIO_WEBHOOK_SIGNING_KEY"
+            })
+        ));
+        let mut pairs = BASE.to_vec();
+        pairs.push(("CIO_WEBHOOK_SIGNING_KEY", "signing-key"));
+        let error = Settings::from_args(args(&["--config", &path]), lookup(&pairs)).err();
+        assert!(matches!(
+            error,
+            Some(SettingsError::SectionNeeds {
+                section: "engagement",
+                variable: "SEGMENT_WRITE_KEY"
+            })
+        ));
+        let (_dir, path) = config_file("[backfill]\npage_size = 50\n");
+        let error = Settings::from_args(args(&["--config", &path]), lookup(&pairs)).err();
+        assert!(matches!(
+            error,
+            Some(SettingsError::SectionNeeds {
+                section: "backfill",
+                variable: "SEGMENT_PROFILE_TOKEN"
+            })
+        ));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn audience_segments_created_on_demand_need_the_app_api_key() {
+        let (_dir, path) = config_file("[audience]\ncreate_missing = true\n");
+        let settings = Settings::from_args(args(&["--config", &path]), lookup(BASE)).unwrap();
+        let error = settings.build().await.err().unwrap();
+        assert!(
+            matches!(
+                error,
+                BuildError::Flows(crate::flows::FlowsError::AudienceNeedsAppApi)
+            ),
+            "{error}"
+        );
+        let mut pairs = BASE.to_vec();
+        pairs.push(("CIO_APP_API_KEY", "app-key"));
+        let settings = Settings::from_args(args(&["--config", &path]), lookup(&pairs)).unwrap();
+        assert!(settings.build().await.is_ok());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unwritable_dead_letter_file_is_a_build_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("dead.jsonl");
+        let mut settings = Settings::from_lookup(lookup(BASE)).unwrap();
+        settings.dead_letter_file = Some(path);
+        let error = settings.build().await.err().unwrap().to_string();
+        assert!(
+            error.contains("dead-letter file") && error.contains("missing-dir"),
+            "{error}"
+        );
     }
 
     #[test]

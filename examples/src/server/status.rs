@@ -69,7 +69,7 @@ fn samples(state: &ServerState) -> Vec<Sample> {
 
     const PIPELINE: &str =
         "Segment messages processed by the Segment to Customer.io pipeline, by result.";
-    let pipeline = state.triggers.pipeline().stats();
+    let pipeline = state.triggers().pipeline().stats();
     for (labels, value) in [
         (r#"result="delivered""#, pipeline.delivered),
         (r#"result="dead_lettered""#, pipeline.dead_lettered),
@@ -83,11 +83,22 @@ fn samples(state: &ServerState) -> Vec<Sample> {
     ] {
         out.push(counter("segment_messages_total", PIPELINE, labels, value));
     }
+    for (flow, result, value) in state.flow_counters.snapshot() {
+        out.push(counter(
+            "flow_messages_total",
+            "Messages POST /segment handled, by the flow they were routed to and result.",
+            format!(r#"flow="{flow}",result="{result}""#),
+            value,
+        ));
+    }
 
     let mut dispatchers = vec![(
         r#"dispatcher="customerio""#,
-        state.triggers.dispatcher().stats(),
+        state.triggers().dispatcher().stats(),
     )];
+    if let Some(handle) = state.flows.segments() {
+        dispatchers.push((r#"dispatcher="customerio_segments""#, handle.stats()));
+    }
     if let Some(handle) = &state.engagement_dispatcher {
         dispatchers.push((r#"dispatcher="segment""#, handle.stats()));
     }
@@ -222,8 +233,8 @@ fn escape(text: &str) -> String {
 
 /// The status page: the same numbers as `/metrics` in a table, then the recent failures.
 pub(super) fn html(state: &ServerState) -> String {
-    let pipeline = state.triggers.pipeline().stats();
-    let dispatcher = state.triggers.dispatcher().stats();
+    let pipeline = state.triggers().pipeline().stats();
+    let dispatcher = state.triggers().dispatcher().stats();
     let uptime = state.started.elapsed().as_secs();
     // Average since start; a rate over a window is Prometheus's job (`rate()` on /metrics).
     let per_minute = pipeline.delivered.saturating_mul(60) / uptime.max(1);

@@ -250,6 +250,25 @@ pub enum AudienceSyncError {
     Dropped,
 }
 
+impl AudienceSyncError {
+    /// Whether the source should redeliver the message (do not ack it): store and App API
+    /// outages, a dispatcher that refused or dropped the change (it is stopping, or its queue
+    /// is closed). `false` for an unreadable audience message, a configuration mismatch, a
+    /// refused App API call and an attribute that cannot be built: those fail the same way on
+    /// every retry.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            AudienceSyncError::Store(_)
+            | AudienceSyncError::Submit(_)
+            | AudienceSyncError::Dropped => true,
+            AudienceSyncError::App(error) => error.is_retryable(),
+            AudienceSyncError::Audience(_)
+            | AudienceSyncError::Config { .. }
+            | AudienceSyncError::Build(_) => false,
+        }
+    }
+}
+
 struct AppApi {
     client: AppClient,
     limiter: Arc<dyn RateLimiter>,
@@ -351,6 +370,16 @@ where
             all.entry(key.clone()).or_insert(*id);
         }
         all
+    }
+
+    /// Whether [`handle`](Self::handle) would treat `message` as an audience change (a
+    /// well-formed one, or one that claims to be and cannot be read). Everything else belongs
+    /// to another flow.
+    pub fn is_audience_change(&self, message: &Message) -> bool {
+        !matches!(
+            AudienceChange::from_message_with(message, &self.options),
+            Ok(None)
+        )
     }
 
     /// Applies one Segment message. See the [module docs](self) for the steps.
@@ -643,6 +672,49 @@ mod tests {
                                             "computation_key": key}}})
         };
         Message::from_value(value).unwrap()
+    }
+
+    #[tokio::test]
+    async fn is_audience_change_agrees_with_handle() {
+        let (sync, _, _) = flow(config());
+        assert!(sync.is_audience_change(&change("u1", "vip", true, 0, "m-1")));
+        assert!(sync.is_audience_change(&change("u1", "vip", false, 1, "m-2")));
+        let plain = Message::from_value(
+            json!({"type": "track", "userId": "u1", "event": "Order Completed"}),
+        )
+        .unwrap();
+        assert!(!sync.is_audience_change(&plain));
+        assert_eq!(
+            sync.handle(&plain).await.unwrap(),
+            AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange)
+        );
+        // Claims to be an audience change but cannot be read: still this flow's (and an error).
+        let broken = Message::from_value(json!({
+            "type": "track", "userId": "u1", "event": "Audience Entered", "properties": {}
+        }))
+        .unwrap();
+        assert!(sync.is_audience_change(&broken));
+        let error = sync.handle(&broken).await.unwrap_err();
+        assert!(!error.is_retryable(), "{error}");
+    }
+
+    #[test]
+    fn outages_are_retryable_and_bad_input_is_not() {
+        let unavailable = AudienceSyncError::Store(StoreError::Unavailable {
+            store: "membership",
+            source: "down".into(),
+        });
+        assert!(unavailable.is_retryable());
+        assert!(AudienceSyncError::Dropped.is_retryable());
+        assert!(AudienceSyncError::Submit("closed".to_owned()).is_retryable());
+        assert!(
+            !AudienceSyncError::Config {
+                field: "write_attribute",
+                problem: "x"
+            }
+            .is_retryable()
+        );
+        assert!(!AudienceSyncError::Audience(AudienceError::MissingKey).is_retryable());
     }
 
     #[tokio::test]
