@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Each FILE holds JSON lines, plain or gzip-compressed: single Segment messages or batch
-//! envelopes. Every message goes through the triggers and profile flow (`[triggers]` of the
-//! config). A message without a `messageId` gets one derived from the SHA-256 of its content,
+//! envelopes. Every message goes to the flow the config routes it to, as in the webhook
+//! server: Engage audience changes to `[audience]`, milestones to `[onboarding]`, everything
+//! else to the triggers and profile flow (`[triggers]`). A message without a `messageId` gets one derived from the SHA-256 of its content,
 //! so replaying the same file twice sends the same Customer.io event ids (see
 //! `examples::replay`).
 //!
@@ -16,7 +17,9 @@
 //! - `--dead-letter FILE`: append every dead-lettered or unreadable item there (JSON lines with
 //!   `file`, `line`, `reason`, `message`).
 //! - `--concurrency N`: people processed at once (default 16).
-//! - `--rate R`: at most R Track API requests per second, retries included (default: no limit).
+//! - `--rate R`: at most R Track API requests per second, retries included (default: 100,
+//!   Customer.io's fair-use rate).
+//! - `CIO_APP_API_KEY`: needed when `[audience] create_missing = true`.
 //!
 //! Unless the config sets `[triggers.dispatcher] linger_ms`, a batch waits at most 20 ms for
 //! more operations (the sink's default suits live traffic, not a replay).
@@ -32,11 +35,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
 use cio_segment_sync::rate_limit::GovernorLimiter;
-use customerio_client::{SiteId, TrackApiKey, TrackClient};
+use customerio_client::{AppClient, SiteId, TrackApiKey, TrackClient};
 use examples::config::{EnvConfig, SyncConfig};
 use examples::dry_run::DrySink;
+use examples::flows::{SegmentFlows, Stores};
 use examples::replay::{ReplayArgs, replay_files};
 use indicatif::ProgressBar;
 
@@ -85,11 +88,19 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
             return Err("CIO_SITE_ID and CIO_API_KEY must be set (or pass --dry-run)".into());
         }
     };
-    let mut builder = SegmentToCustomerIo::builder(client, config.triggers.clone());
+    let mut stores = Stores::memory();
     if let Some(rate) = args.rate {
-        builder = builder.rate_limiter(Arc::new(GovernorLimiter::per_second(rate)));
+        stores.track_limiter = Arc::new(GovernorLimiter::per_second(rate));
     }
-    let (flow, _worker) = builder.spawn();
+    let mut builder = SegmentFlows::builder(client, &config).stores(stores);
+    if let Some(key) = env.app_api_key.clone() {
+        builder = builder.app_client(AppClient::new(key, env.client_config()?)?);
+    }
+    let built = builder.build()?;
+    for worker in built.workers {
+        tokio::spawn(worker);
+    }
+    let flows = built.flows;
 
     let mut dead_file = match &args.dead_letter {
         Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
@@ -105,13 +116,13 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
 
     let started = Instant::now();
     let summary = replay_files(
-        &flow,
+        &flows,
         &args.files,
         dead_file.as_mut().map(|f| f as &mut dyn Write),
         Some(&progress),
     )
     .await?;
-    flow.shutdown().await;
+    flows.shutdown().await;
     progress.finish_and_clear();
     if let Some(file) = dead_file.as_mut() {
         file.flush()?;

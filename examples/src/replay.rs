@@ -3,8 +3,10 @@
 //! An archive is a file of JSON lines, plain or gzip-compressed (recognised by its first two
 //! bytes, whatever its name). Each line is one Segment message or one batch envelope
 //! (`{"batch": [...], "context": ...}`, the envelope's `context`, `integrations` and `sentAt`
-//! applied to each item). Messages go through [`SegmentToCustomerIo`] in chunks, so each
-//! person's messages keep their order while different people run concurrently.
+//! applied to each item). Messages go through the flows the configuration turns on
+//! ([`SegmentFlows`]: triggers and deletions, onboarding milestones, audience changes, routed as
+//! the quickstart and the webhook server route them) in chunks, so each person's messages keep
+//! their order while different people run concurrently.
 //!
 //! # Same ids on every replay
 //!
@@ -25,8 +27,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 
-use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
-use cio_segment_sync::pipeline::{Outcome, Pipeline, PipelineError};
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 use segment_model::{Batch, Message};
@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::ConfigError;
+use crate::flows::{FlowResult, SegmentFlows};
 
 /// Prefix of the `messageId`s derived from content.
 pub const DERIVED_ID_PREFIX: &str = "replay-sha256-";
@@ -293,11 +294,12 @@ impl fmt::Display for ReplaySummary {
     }
 }
 
-/// Replays `files` through `flow`. Dead-lettered and unreadable items are appended to
+/// Replays `files` through `flows` (a [`SegmentFlows`], or only the triggers flow:
+/// `SegmentFlows::from(Arc::new(flow))`). Dead-lettered and unreadable items are appended to
 /// `dead_letters` (one JSON object per line: `file`, `line`, `reason`, `message`) when given;
 /// `progress`, when given, shows the counts. Errors writing the dead-letter file are returned.
 pub async fn replay_files(
-    flow: &SegmentToCustomerIo,
+    flows: &SegmentFlows,
     files: &[PathBuf],
     mut dead_letters: Option<&mut dyn Write>,
     progress: Option<&ProgressBar>,
@@ -337,13 +339,13 @@ pub async fn replay_files(
             summary.read += messages.len();
             chunk.extend(messages.into_iter().map(|m| (line_no, m)));
             if chunk.len() >= CHUNK {
-                run_chunk(flow, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
+                run_chunk(flows, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
                 if let Some(bar) = progress {
                     bar.set_message(progress_text(&summary));
                 }
             }
         }
-        run_chunk(flow, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
+        run_chunk(flows, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
         if let Some(bar) = progress {
             bar.set_message(progress_text(&summary));
         }
@@ -361,7 +363,7 @@ fn progress_text(summary: &ReplaySummary) -> String {
 }
 
 async fn run_chunk(
-    flow: &SegmentToCustomerIo,
+    flows: &SegmentFlows,
     file: &str,
     chunk: &mut Vec<(usize, Message)>,
     summary: &mut ReplaySummary,
@@ -371,30 +373,27 @@ async fn run_chunk(
         return Ok(());
     }
     let (lines, messages): (Vec<usize>, Vec<Message>) = std::mem::take(chunk).into_iter().unzip();
-    let results = flow.pipeline().process_batch(messages.clone()).await;
-    for ((line, message), result) in lines.into_iter().zip(messages).zip(results) {
+    let results = flows.process_batch(messages.clone()).await;
+    for ((line, message), (_flow, result)) in lines.into_iter().zip(messages).zip(results) {
         let reason = match result {
-            Ok(Outcome::Delivered) => {
+            FlowResult::Delivered => {
                 summary.delivered += 1;
                 continue;
             }
-            Ok(Outcome::Skipped { reason }) => {
-                bump(&mut summary.skipped, &reason.to_string());
+            FlowResult::Skipped(reason) => {
+                bump(&mut summary.skipped, &reason);
                 continue;
             }
-            Ok(Outcome::DeadLettered { reason }) => reason,
-            Ok(other) => format!("{other:?}"),
-            Err(error) => failure_reason(&error),
+            FlowResult::DeadLettered(reason) => reason,
+            // A replay has no source to redeliver: what did not finish is recorded so the
+            // line can be replayed again.
+            FlowResult::Failed { message, .. } => message,
         };
         bump(&mut summary.dead_lettered, &reason);
         let raw = serde_json::to_value(&message).unwrap_or(Value::Null);
         write_dead(dead_letters, file, line, &reason, &raw)?;
     }
     Ok(())
-}
-
-fn failure_reason(error: &PipelineError) -> String {
-    error.to_string()
 }
 
 fn bump(map: &mut BTreeMap<String, usize>, reason: &str) {

@@ -4,10 +4,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
+use examples::config::SyncConfig;
+use examples::flows::SegmentFlows;
 use examples::replay::{ReplayArgs, derived_message_id, messages_from_line, replay_files};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
@@ -50,7 +53,7 @@ fn write_gz(dir: &Path) -> PathBuf {
 }
 
 /// One operation per request so each message's request is exact whatever the concurrency.
-fn flow(server: &MockServer) -> SegmentToCustomerIo {
+fn flow(server: &MockServer) -> SegmentFlows {
     let config = ClientConfig::new(Region::Us)
         .with_track_base_url(&server.uri())
         .unwrap();
@@ -60,7 +63,7 @@ fn flow(server: &MockServer) -> SegmentToCustomerIo {
     triggers.dispatcher.linger_ms = Some(5);
     triggers.dispatcher.max_attempts = Some(1);
     let (flow, _worker) = SegmentToCustomerIo::builder(client, triggers).spawn();
-    flow
+    SegmentFlows::from(Arc::new(flow))
 }
 
 async fn expect_op(server: &MockServer, operation: Value, times: u64) {
@@ -273,4 +276,86 @@ fn the_command_line_is_parsed_and_checked() {
         let error = ReplayArgs::parse(bad.iter().map(|s| s.to_string())).unwrap_err();
         assert!(error.to_string().contains(named), "{bad:?}: {error}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
+    let server = MockServer::start().await;
+    let at_ms = 1_714_558_530_123_i64;
+    let at = "2024-05-01T10:15:30.123Z";
+    // One operation per request (max_items = 1), in the person's order.
+    expect_op(
+        &server,
+        json!({"type": "person", "action": "identify", "identifiers": {"id": "u-9"},
+               "attributes": {"onboarding_signed_up_at": at_ms / 1000,
+                              "onboarding_step": "signed_up"}}),
+        1,
+    )
+    .await;
+    expect_op(
+        &server,
+        json!({"type": "person", "action": "event", "identifiers": {"id": "u-9"},
+               "name": "Signed Up", "id": event_id("r-1", at_ms).to_string(),
+               "timestamp": at_ms / 1000}),
+        1,
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/segments/7/add_customers"))
+        .and(wiremock::matchers::query_param("id_type", "id"))
+        .and(header("authorization", "Basic c2l0ZTprZXk="))
+        .and(body_json(json!({"ids": ["u-9"]})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let config = SyncConfig::from_toml_str(
+        r#"
+        [triggers.dispatcher]
+        max_items = 1
+        linger_ms = 5
+        max_attempts = 1
+        [onboarding]
+        milestones = [{ event = "Signed Up", key = "signed_up" }]
+        [audience.segments]
+        vip = 7
+        "#,
+        "inline",
+    )
+    .unwrap();
+    let client = TrackClient::new(
+        SiteId::new("site"),
+        TrackApiKey::new("key"),
+        ClientConfig::new(Region::Us)
+            .with_track_base_url(&server.uri())
+            .unwrap(),
+    )
+    .unwrap();
+    let built = SegmentFlows::builder(client, &config).build().unwrap();
+    for worker in built.workers {
+        tokio::spawn(worker);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("archive.jsonl");
+    let lines = [
+        json!({"type": "track", "messageId": "r-1", "userId": "u-9", "event": "Signed Up",
+               "timestamp": at}),
+        json!({"type": "track", "messageId": "r-2", "userId": "u-9",
+               "event": "Audience Entered", "timestamp": at,
+               "properties": {"audience_key": "vip", "vip": true},
+               "context": {"personas": {"computation_class": "audience",
+                                        "computation_key": "vip"}}}),
+    ];
+    std::fs::write(
+        &file,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let summary = replay_files(&built.flows, &[file], None, None)
+        .await
+        .unwrap();
+    built.flows.shutdown().await;
+    assert_eq!((summary.read, summary.delivered), (2, 2), "{summary}");
+    assert!(summary.is_clean());
+    server.verify().await;
 }
