@@ -10,7 +10,7 @@ use benches::segment_model::Message;
 use cio_segment_sync::customerio_client::Identifier;
 use cio_segment_sync::customerio_client::track::packer::{BatchPacker, PackerLimits};
 use cio_segment_sync::customerio_client::track::v2::Operation;
-use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper};
+use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper, MemoryDeduperConfig};
 use cio_segment_sync::identity::Target;
 use cio_segment_sync::mapping::{Mapped, MappingConfig, map};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -134,6 +134,45 @@ fn dedupe(c: &mut Criterion) {
             })
         })
     });
+    // A long-running worker: the store is full (10 000 keys) and 2 000 messages are in flight
+    // (live leases, never evicted). Each new claim evicts the oldest done key; this is the case
+    // the throughput profile found walking every live lease before the fix.
+    group.bench_function(
+        "MemoryDeduper claim + commit, full store, 2 000 live leases",
+        |b| {
+            b.iter_batched(
+                || {
+                    let deduper = MemoryDeduper::new(MemoryDeduperConfig {
+                        capacity: 10_000,
+                        ..MemoryDeduperConfig::default()
+                    });
+                    runtime.block_on(async {
+                        for i in 0..8_000 {
+                            let key = format!("done-{i:012}");
+                            if let Ok(Claim::First(token)) = deduper.claim(&key, lease).await {
+                                let _ = deduper.commit(&key, &token).await;
+                            }
+                        }
+                        for i in 0..2_000 {
+                            let _ = deduper.claim(&format!("lease-{i:012}"), lease).await;
+                        }
+                    });
+                    deduper
+                },
+                |deduper| {
+                    runtime.block_on(async {
+                        for key in &keys {
+                            if let Ok(Claim::First(token)) = deduper.claim(key, lease).await {
+                                black_box(deduper.commit(key, &token).await.is_ok());
+                            }
+                        }
+                    });
+                    deduper
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     group.finish();
 }
 
