@@ -108,6 +108,9 @@ pub struct Stores {
     pub memberships: Arc<dyn MembershipStore>,
     /// Every Track API request takes a token here (Customer.io's fair-use rate, 100/s).
     pub track_limiter: Arc<dyn RateLimiter>,
+    /// Every Segment Tracking API request of the back-sync takes a token here (Segment's
+    /// recommended ceiling, 1000/s).
+    pub segment_limiter: Arc<dyn RateLimiter>,
     /// `"memory"` or `"Redis"`, for logs and the status page.
     pub kind: &'static str,
 }
@@ -124,6 +127,11 @@ fn track_rate() -> NonZeroU32 {
     NonZeroU32::new(TRACK_REQUESTS_PER_SECOND_FAIR_USE).unwrap_or(NonZeroU32::MIN)
 }
 
+fn segment_rate() -> NonZeroU32 {
+    NonZeroU32::new(segment_model::client::tracking::REQUESTS_PER_SECOND_RECOMMENDED)
+        .unwrap_or(NonZeroU32::MIN)
+}
+
 impl Stores {
     /// Bounded in-memory stores with the library's defaults.
     pub fn memory() -> Self {
@@ -135,12 +143,13 @@ impl Stores {
             progress: Arc::new(MemoryProgressStore::default()),
             memberships: Arc::new(MemoryMembershipStore::default()),
             track_limiter: Arc::new(GovernorLimiter::per_second(track_rate())),
+            segment_limiter: Arc::new(GovernorLimiter::per_second(segment_rate())),
             kind: "memory",
         }
     }
 
-    /// Every store on the Redis `config` points at, and the Track API limit shared through it
-    /// (so the fair-use rate holds for all workers together).
+    /// Every store on the Redis `config` points at, and the Track and Segment API limits shared
+    /// through it (so the rates hold for all workers together).
     ///
     /// # Errors
     ///
@@ -155,9 +164,15 @@ impl Stores {
             progress: Arc::new(RedisProgressStore::new(conn.clone())),
             memberships: Arc::new(RedisMembershipStore::new(conn.clone())),
             track_limiter: Arc::new(RedisRateLimiter::new(
-                conn,
+                conn.clone(),
                 "track-api",
                 track_rate(),
+                Duration::from_secs(1),
+            )),
+            segment_limiter: Arc::new(RedisRateLimiter::new(
+                conn,
+                "segment-tracking-api",
+                segment_rate(),
                 Duration::from_secs(1),
             )),
             kind: "Redis",

@@ -1,4 +1,14 @@
 //! The retry policy and the one pure function that decides what to do after a failed attempt.
+//!
+//! This is the dispatcher's policy, for batches of any [`Sink`](super::Sink) (Customer.io's
+//! Track API and Segment's Tracking API alike). It is deliberately not
+//! `customerio_client::retry::RetryPolicy`, which retries one Customer.io call for a caller
+//! that sends it by hand. The two decide different things: a batch can be **split** to isolate
+//! a refused item, a possibly-sent batch may be resent only when the sink's server
+//! de-duplicates (a per-sink fact, not a per-call idempotency), and a `Retry-After` longer than
+//! the policy honours **ends** the batch's retries (its items go to the dead-letter sink, to be
+//! resubmitted later) rather than being shortened, since a dispatcher that waits less than the
+//! server asked would only be throttled again. Both build their backoff with `backon`.
 
 use std::time::Duration;
 

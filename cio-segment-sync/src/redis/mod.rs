@@ -14,6 +14,45 @@
 //!
 //! Scripts touch keys they compute from the prefix, so on Redis Cluster put a hash tag in the
 //! prefix (e.g. `{cio-sync}:`) to keep every key in one slot.
+//!
+//! One connection, shared by every store and handed to the flows (not run here: it needs a
+//! Redis server):
+//!
+//! ```no_run
+//! use std::num::NonZeroU32;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+//! use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
+//! use cio_segment_sync::redis::{RedisConfig, RedisDeduper, RedisIdentityStore, RedisRateLimiter};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let conn = RedisConfig::new("redis://127.0.0.1:6379")
+//!     .with_prefix("prod:cio-sync:")
+//!     .connect()
+//!     .await?;
+//! let client = TrackClient::new(
+//!     SiteId::new("site-id"),
+//!     TrackApiKey::new("track-api-key"),
+//!     ClientConfig::new(Region::Us),
+//! )?;
+//! let (flow, worker) = SegmentToCustomerIo::builder(client, TriggersConfig::default())
+//!     .deduper(Arc::new(RedisDeduper::new(conn.clone())))
+//!     .identity_store(Arc::new(RedisIdentityStore::new(conn.clone())))
+//!     // 100 Track API requests per second for all workers together.
+//!     .rate_limiter(Arc::new(RedisRateLimiter::new(
+//!         conn,
+//!         "track-api",
+//!         NonZeroU32::new(100).unwrap(),
+//!         Duration::from_secs(1),
+//!     )))
+//!     .build();
+//! tokio::spawn(worker);
+//! # drop(flow);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;

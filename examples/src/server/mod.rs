@@ -557,14 +557,7 @@ pub fn router(state: Arc<ServerState>) -> Router {
 /// The error and its sources, joined with `: `, with quoted values blanked
 /// ([`redact_quoted`]). Every error text the server answers or shows goes through here.
 fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    redact_quoted(&text)
+    redact_quoted(&crate::flows::with_sources(error))
 }
 
 fn answer(status: StatusCode, message: impl Into<String>) -> Response {

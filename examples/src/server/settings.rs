@@ -61,7 +61,6 @@ use cio_segment_sync::flows::engagement::{
 use cio_segment_sync::flows::onboarding::OnboardingConfig;
 use cio_segment_sync::flows::triggers::{DispatcherSettings, TriggersConfig};
 use cio_segment_sync::pipeline::DispatchDeliver;
-use cio_segment_sync::rate_limit::Unlimited;
 use cio_segment_sync::redis::RedisConfig;
 use cio_segment_sync::segment_model::WriteKey;
 use cio_segment_sync::segment_model::client::profile::{AccessToken, ProfileClient};
@@ -506,7 +505,7 @@ impl Settings {
                 let (handle, worker) = Dispatcher::new(
                     SegmentTrackingSink::new(tracking),
                     self.flows.engagement_dispatcher.to_config(),
-                    Arc::new(Unlimited),
+                    stores.segment_limiter.clone(),
                     dead_letters.clone(),
                 );
                 workers.push(worker);

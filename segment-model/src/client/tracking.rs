@@ -65,6 +65,11 @@ pub const MAX_REQUEST_BYTES: usize = 500_000;
 /// stricter reading).
 pub const MAX_MESSAGE_BYTES: usize = 32_000;
 
+/// Segment's recommended ceiling on Tracking API requests per second for one workspace; beyond
+/// it requests may be queued or answered `429`. The client does not enforce it: a host that
+/// sends a lot (e.g. the engagement back-sync) puts a rate limiter in front.
+pub const REQUESTS_PER_SECOND_RECOMMENDED: u32 = 1_000;
+
 /// Documented maximum number of messages per batch. Beyond it Segment answers `200` but drops
 /// the events, so this limit is enforced here.
 pub const MAX_MESSAGES_PER_REQUEST: usize = 2_500;
