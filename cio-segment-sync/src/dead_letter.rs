@@ -170,11 +170,21 @@ impl<T: DeadLetterSink + ?Sized> DeadLetterSink for Arc<T> {
 
 /// A bounded in-memory dead-letter store. When full it keeps what it has, refuses new entries
 /// with [`DeadLetterError::Full`] and counts them in [`dropped`](Self::dropped).
-#[derive(Debug)]
 pub struct MemoryDeadLetters {
     capacity: usize,
     entries: Mutex<VecDeque<DeadLetter>>,
     dropped: AtomicU64,
+}
+
+impl fmt::Debug for MemoryDeadLetters {
+    /// Shows the counts only: the entries hold customer data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryDeadLetters")
+            .field("capacity", &self.capacity)
+            .field("len", &self.lock().len())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
 }
 
 impl MemoryDeadLetters {
@@ -343,6 +353,18 @@ mod tests {
             },
             n,
         )
+    }
+
+    #[tokio::test]
+    async fn memory_store_debug_shows_counts_not_entries() {
+        let store = MemoryDeadLetters::new(5);
+        let mut secret = entry(1);
+        secret.item = json!({"identifiers": {"email": "ada@example.com"}});
+        store.record(secret).await.unwrap();
+        assert_eq!(
+            format!("{store:?}"),
+            "MemoryDeadLetters { capacity: 5, len: 1, dropped: 0 }"
+        );
     }
 
     #[tokio::test]

@@ -38,10 +38,23 @@ impl<T: RecentIds + ?Sized> RecentIds for Arc<T> {
 
 /// [`RecentIds`] for one process: at most `capacity` ids; when full, the id closest to expiry
 /// is forgotten first. Time is read from `tokio::time`, so tests may pause the clock.
-#[derive(Debug)]
 pub struct MemoryRecentIds {
     capacity: usize,
     ids: Mutex<ExpiringMap<String, ()>>,
+}
+
+impl std::fmt::Debug for MemoryRecentIds {
+    /// Shows the capacity and the size only, not the ids.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let len = self
+            .ids
+            .lock()
+            .map_or_else(|poisoned| poisoned.into_inner().len(), |ids| ids.len());
+        f.debug_struct("MemoryRecentIds")
+            .field("capacity", &self.capacity)
+            .field("len", &len)
+            .finish()
+    }
 }
 
 impl Default for MemoryRecentIds {
@@ -103,6 +116,16 @@ mod tests {
     crate::recent_ids_conformance!(memory_arc_dyn, async {
         Arc::new(MemoryRecentIds::default()) as Arc<dyn RecentIds>
     });
+
+    #[tokio::test]
+    async fn debug_shows_no_id() {
+        let ids = MemoryRecentIds::new(10);
+        ids.remember("message-secret-1", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let shown = format!("{ids:?}");
+        assert_eq!(shown, "MemoryRecentIds { capacity: 10, len: 1 }");
+    }
 
     #[tokio::test(start_paused = true)]
     async fn capacity_is_bounded_and_the_soonest_to_expire_goes_first() {

@@ -49,10 +49,19 @@ impl State {
 
 /// A [`MembershipStore`] for a single process, bounded by
 /// [`MemoryMembershipConfig::capacity`].
-#[derive(Debug)]
 pub struct MemoryMembershipStore {
     config: MemoryMembershipConfig,
     state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryMembershipStore {
+    /// Shows the settings and the size only: the contents are personal data.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryMembershipStore")
+            .field("config", &self.config)
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl Default for MemoryMembershipStore {
@@ -164,6 +173,21 @@ mod tests {
             tiebreak: String::new(),
             entered: true,
         }
+    }
+
+    #[tokio::test]
+    async fn debug_shows_no_person_or_audience() {
+        let store = MemoryMembershipStore::default();
+        store
+            .record_if_newer("user-secret-1", "vip-secret", &change(1))
+            .await
+            .unwrap();
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("user-secret-1") && !shown.contains("vip-secret"),
+            "{shown}"
+        );
+        assert!(shown.contains("len: 1"), "{shown}");
     }
 
     #[tokio::test]
