@@ -79,7 +79,9 @@ use cio_segment_sync::identity::{
 use cio_segment_sync::loop_guard::{
     LoopGuard, LoopGuardConfig, MemoryRecentIds, RecentIds, RedisRecentIds, StampingLoopGuard,
 };
-use cio_segment_sync::pipeline::{DispatchDeliver, Outcome, Pipeline, PipelineError};
+use cio_segment_sync::pipeline::{
+    DispatchDeliver, Outcome, Pipeline, PipelineError, in_person_order,
+};
 use cio_segment_sync::rate_limit::{GovernorLimiter, RateLimiter};
 use cio_segment_sync::redis::{
     RedisActivityStore, RedisConfig, RedisDeduper, RedisIdentityStore, RedisMembershipStore,
@@ -372,50 +374,35 @@ impl SegmentFlows {
         }
     }
 
-    /// Runs a batch: the triggers flow's messages through its batch pipeline (people in
-    /// parallel, each person's messages in order), the others concurrently beside it. One
-    /// result per message, in order.
+    /// Runs a batch. Each person's messages (tied by userId, anonymousId, alias previousId or
+    /// email) go one after the other in input order whatever flow each is routed to, and
+    /// different people run concurrently (`[triggers] batch_concurrency` at once). After a
+    /// retryable failure the rest of that person's messages are not attempted (a retryable
+    /// `Failed` saying so), so nothing overtakes a message the source will redeliver. One result
+    /// per message, in order.
     pub async fn process_batch(&self, messages: Vec<Message>) -> Vec<(FlowName, FlowResult)> {
-        let flows: Vec<FlowName> = messages.iter().map(|m| self.route(m)).collect();
-        let (for_triggers, others): (Vec<_>, Vec<_>) = messages
-            .into_iter()
-            .zip(&flows)
-            .enumerate()
-            .partition(|(_, (_, flow))| **flow == FlowName::Triggers);
-        let trigger_indices: Vec<usize> = for_triggers.iter().map(|(i, _)| *i).collect();
-        let trigger_messages: Vec<Message> =
-            for_triggers.into_iter().map(|(_, (m, _))| m).collect();
-        let triggers = async {
-            if trigger_messages.is_empty() {
-                Vec::new()
-            } else {
-                self.triggers
-                    .pipeline()
-                    .process_batch(trigger_messages)
-                    .await
-            }
-        };
-        let others =
-            futures::future::join_all(others.iter().map(|(index, (message, flow))| async move {
-                (*index, self.process_in(**flow, message).await)
-            }));
-        let (trigger_results, other_results) = futures::join!(triggers, others);
-        let mut results: Vec<Option<FlowResult>> = vec![None; flows.len()];
-        for (index, result) in trigger_indices.into_iter().zip(trigger_results) {
-            results[index] = Some(FlowResult::from_pipeline(result));
-        }
-        for (index, result) in other_results {
-            results[index] = Some(result);
-        }
-        flows
-            .into_iter()
+        let results = in_person_order(
+            &messages,
+            self.triggers.pipeline().config().batch_concurrency,
+            |message| self.process(message),
+            |(_, result)| !result.is_finished(),
+        )
+        .await;
+        messages
+            .iter()
             .zip(results)
-            .map(|(flow, result)| {
-                let result = result.unwrap_or_else(|| FlowResult::Failed {
-                    retryable: true,
-                    message: "the flow returned no result".to_owned(),
-                });
-                (flow, result)
+            .map(|(message, result)| {
+                result.unwrap_or_else(|| {
+                    (
+                        self.route(message),
+                        FlowResult::Failed {
+                            retryable: true,
+                            message: "not attempted: an earlier message of the same person \
+                                      must be retried first"
+                                .to_owned(),
+                        },
+                    )
+                })
             })
             .collect()
     }

@@ -325,3 +325,51 @@ async fn a_deletion_forgets_the_person_in_the_audience_store_too() {
     drop(mounted);
     assert_eq!(cio.received_requests().await.unwrap().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persons_later_message_waits_for_an_earlier_one_in_another_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let cio = MockServer::start().await;
+    // u-1's milestone fails (one attempt, 500) and its dead letter cannot be written (the
+    // file is /dev/full): nothing kept it, so the source must resend it.
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .and(body_json(json!({ "batch": signed_up_ops("o-1", "u-1") })))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&cio)
+        .await;
+    // So u-1's later order is not attempted: it must not overtake the milestone.
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .and(body_json(json!({ "batch": [order_op("o-2", "u-1")] })))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&cio)
+        .await;
+    // Another person in the same request is not held back.
+    add_to_segment_7(&["u-2"]).mount(&cio).await;
+    let (base, _state) = serve(settings(
+        &cio,
+        &["--config", &config, "--dead-letter", "/dev/full"],
+    ))
+    .await;
+
+    let body = json!([
+        signed_up("o-1", "u-1"),
+        order("o-2", "u-1"),
+        entered_vip("o-3", "u-2")
+    ]);
+    let (status, answer) = post(&base, &body).await;
+    assert_eq!(status, 503, "{answer}");
+    let text = answer["message"].as_str().unwrap();
+    assert!(
+        text.contains("event at index 0 was not handled by the onboarding flow")
+            && text
+                .contains("event at index 1 was not handled by the triggers flow: not attempted"),
+        "{text}"
+    );
+    assert!(!text.contains("index 2"), "{text}");
+    cio.verify().await;
+}

@@ -1,6 +1,7 @@
 //! Batches: concurrent across people, in order for each person.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use futures::StreamExt;
 use segment_model::{Message, Traits};
@@ -17,14 +18,68 @@ pub(crate) async fn run<P: Pipeline + ?Sized>(
     messages: Vec<Message>,
     concurrency: usize,
 ) -> Vec<Result<Outcome, PipelineError>> {
+    in_person_order(
+        &messages,
+        concurrency,
+        |message| pipeline.process(message),
+        |result| matches!(result, Err(error) if error.is_retryable()),
+    )
+    .await
+    .into_iter()
+    .map(|result| result.unwrap_or(Err(PipelineError::Blocked)))
+    .collect()
+}
+
+/// Runs `process` over a batch the way [`Pipeline::process_batch`] does, for hosts that route
+/// one batch to several flows of their own: messages tied to one person (a shared userId,
+/// anonymousId, alias previousId or email, transitively) run one after the other in input
+/// order, different people run concurrently (at most `concurrency` at once, 0 counts as 1).
+///
+/// Once `blocks` says a result must be retried by the source (e.g. a retryable error), the rest
+/// of that person's messages are not attempted: their slot is `None`, so a later message never
+/// overtakes an earlier one the source will redeliver. One slot per message, in input order.
+///
+/// ```
+/// use cio_segment_sync::pipeline::in_person_order;
+/// use cio_segment_sync::segment_model::Message;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let messages = vec![
+///     Message::from_str(r#"{"type":"track","userId":"u1","event":"First"}"#)?,
+///     Message::from_str(r#"{"type":"track","userId":"u1","event":"Second"}"#)?,
+///     Message::from_str(r#"{"type":"track","userId":"u2","event":"Other"}"#)?,
+/// ];
+/// // The first message of u1 "fails": the second of u1 is not attempted, u2 is.
+/// let results = in_person_order(
+///     &messages,
+///     8,
+///     |message| async move { message.event() != Some("First") },
+///     |ok: &bool| !ok,
+/// )
+/// .await;
+/// assert_eq!(results, [Some(false), None, Some(true)]);
+/// # Ok(()) }
+/// ```
+pub async fn in_person_order<'a, T, F, Fut, B>(
+    messages: &'a [Message],
+    concurrency: usize,
+    process: F,
+    blocks: B,
+) -> Vec<Option<T>>
+where
+    F: Fn(&'a Message) -> Fut,
+    Fut: Future<Output = T>,
+    B: Fn(&T) -> bool,
+{
     let total = messages.len();
-    let groups = group_by_identity(&messages);
-    let mut results: Vec<(usize, Result<Outcome, PipelineError>)> = Vec::with_capacity(total);
+    let groups = group_by_identity(messages);
+    let mut results: Vec<(usize, Option<T>)> = Vec::with_capacity(total);
     // Futures built up front (each starts when first polled): a stream `map` closure here
     // would make the batch future fail the `Send` check over the borrowed messages.
     let tasks: Vec<_> = groups
         .into_iter()
-        .map(|group| run_group(pipeline, group))
+        .map(|group| run_group(group, &process, &blocks))
         .collect();
     let mut finished = futures::stream::iter(tasks).buffer_unordered(concurrency.max(1));
     while let Some(group) = finished.next().await {
@@ -35,21 +90,27 @@ pub(crate) async fn run<P: Pipeline + ?Sized>(
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-/// One person's messages, in order; after a retryable failure the rest are blocked.
-async fn run_group<P: Pipeline + ?Sized>(
-    pipeline: &P,
-    group: Vec<(usize, &Message)>,
-) -> Vec<(usize, Result<Outcome, PipelineError>)> {
+/// One person's messages, in order; after a blocking result the rest are not attempted.
+async fn run_group<'a, T, F, Fut, B>(
+    group: Vec<(usize, &'a Message)>,
+    process: &F,
+    blocks: &B,
+) -> Vec<(usize, Option<T>)>
+where
+    F: Fn(&'a Message) -> Fut,
+    Fut: Future<Output = T>,
+    B: Fn(&T) -> bool,
+{
     let mut out = Vec::with_capacity(group.len());
     let mut blocked = false;
     for (index, message) in group {
         if blocked {
-            out.push((index, Err(PipelineError::Blocked)));
+            out.push((index, None));
             continue;
         }
-        let result = pipeline.process(message).await;
-        blocked = matches!(&result, Err(err) if err.is_retryable());
-        out.push((index, result));
+        let result = process(message).await;
+        blocked = blocks(&result);
+        out.push((index, Some(result)));
     }
     out
 }

@@ -96,6 +96,7 @@
 //! ```
 
 mod batch;
+pub use batch::in_person_order;
 mod dispatch;
 mod stats;
 mod steps;
