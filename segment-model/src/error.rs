@@ -354,20 +354,10 @@ pub(crate) mod decode {
         }
     }
 
-    /// Lenient take: a value with an unexpected JSON shape stays in `map` (and so in `extra`)
-    /// instead of failing the decode.
-    pub(crate) fn take_lenient<T: FromJson>(
-        map: &mut Map<String, Value>,
-        key: &str,
-        path: &Path<'_>,
-    ) -> Result<Option<T>, Error> {
-        match map.get(key) {
-            Some(value) if !value.is_null() && T::accepts(value) => match map.remove(key) {
-                Some(value) => T::from_json(value, &path.key(key)).map(Some),
-                None => Ok(None),
-            },
-            _ => Ok(None),
-        }
+    /// [`FromJson::accepts`] for the type of `_slot` (lets the `json_object!` macro name the
+    /// field's type through the field itself).
+    pub(crate) fn accepts_like<T: FromJson>(_slot: &Option<T>, value: &Value) -> bool {
+        T::accepts(value)
     }
 
     /// Takes the object at `value`, or reports that `path` must be an object.
@@ -416,17 +406,29 @@ pub(crate) mod decode {
                 /// The JSON keys this type models.
                 pub const KEYS: &'static [&'static str] = &[$($key),*];
 
-                #[allow(dead_code)]
+                /// One pass over `map`: each entry is moved into its typed field or into
+                /// `extra`, with no look-up or removal per modelled key (the decode's hot
+                /// path). Entries are visited in key order, so with several bad values the
+                /// error names the first bad key in that order.
+                #[allow(dead_code, unreachable_patterns, unused_mut)]
                 pub(crate) fn from_map(
-                    mut map: serde_json::Map<String, serde_json::Value>,
+                    map: serde_json::Map<String, serde_json::Value>,
                     path: &$crate::error::decode::Path<'_>,
                 ) -> Result<Self, $crate::error::Error> {
-                    Ok(Self {
-                        $(
-                            $field: $crate::error::decode::json_object!(@take $mode, map, $key, path),
-                        )*
-                        extra: map,
-                    })
+                    let mut out = Self::default();
+                    let mut extra: Vec<(String, serde_json::Value)> = Vec::new();
+                    for (key, value) in map {
+                        match key.as_str() {
+                            $(
+                                $key => $crate::error::decode::json_object!(
+                                    @put $mode, out.$field, extra, key, value, $key, path
+                                ),
+                            )*
+                            _ => extra.push((key, value)),
+                        }
+                    }
+                    out.extra = extra.into_iter().collect();
+                    Ok(out)
                 }
 
                 /// `true` when the typed field for `key` holds a value.
@@ -508,11 +510,19 @@ pub(crate) mod decode {
                 }
             }
         };
-        (@take strict, $map:ident, $key:literal, $path:ident) => {
-            $crate::error::decode::take_strict(&mut $map, $key, $path)?
+        (@put strict, $slot:expr, $extra:ident, $k:ident, $v:ident, $key:literal, $path:ident) => {
+            if $v.is_null() {
+                $extra.push(($k, $v));
+            } else {
+                $slot = Some($crate::error::decode::FromJson::from_json($v, &$path.key($key))?);
+            }
         };
-        (@take lenient, $map:ident, $key:literal, $path:ident) => {
-            $crate::error::decode::take_lenient(&mut $map, $key, $path)?
+        (@put lenient, $slot:expr, $extra:ident, $k:ident, $v:ident, $key:literal, $path:ident) => {
+            if $v.is_null() || !$crate::error::decode::accepts_like(&$slot, &$v) {
+                $extra.push(($k, $v));
+            } else {
+                $slot = Some($crate::error::decode::FromJson::from_json($v, &$path.key($key))?);
+            }
         };
     }
     pub(crate) use json_object;
