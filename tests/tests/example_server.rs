@@ -2,6 +2,8 @@
 //! wiremock standing in for Customer.io's Track API and Segment's tracking API. Exact requests
 //! and exact counts are asserted; deadlines are short and never measured.
 
+mod support_server;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +21,7 @@ use cio_segment_sync::segment_model::signature::{SharedSecret, sign};
 use examples::server::settings::Settings;
 use examples::server::{Deadlines, ServerState, router};
 use serde_json::{Map, Value, json};
+use support_server::serve;
 use wiremock::matchers::{any, body_json, header, method, path};
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
@@ -101,15 +104,7 @@ async fn start(cio: &MockServer, segment: &MockServer, options: Options) -> Test
     settings.flows.engagement_dispatcher = dispatcher(&options);
     settings.flows.churn = options.churn.clone();
     settings.body_limit = 64 * 1024;
-    let (state, workers) = settings.build().await.unwrap();
-    for worker in workers {
-        tokio::spawn(worker);
-    }
-    let state = Arc::new(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (base, state) = serve(settings).await;
     TestServer {
         base,
         http: reqwest::Client::new(),

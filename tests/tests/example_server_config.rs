@@ -4,15 +4,16 @@
 //! receives what Customer.io refuses. wiremock stands in for Customer.io; exact requests and
 //! counts are asserted.
 
+mod support_server;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::dead_letter::{DeadLetterReason, read_all};
-use examples::server::router;
 use examples::server::settings::Settings;
 use serde_json::{Value, json};
+use support_server::serve;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -41,20 +42,6 @@ vip = 7
 segment_deadline_ms = 10000
 churn_scan_interval_seconds = 60
 "#;
-
-/// Serves the router of `settings` on port 0; returns its base URL and the state.
-async fn serve(settings: Settings) -> (String, Arc<examples::server::ServerState>) {
-    let (state, workers) = settings.build().await.unwrap();
-    for worker in workers {
-        tokio::spawn(worker);
-    }
-    let state = Arc::new(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, state)
-}
 
 fn settings(cio: &MockServer, args: &[&str]) -> Settings {
     let env = HashMap::from([

@@ -1,16 +1,18 @@
 //! The `webhook_server` example with `REDIS_URL` set (feature `redis`: needs `redis-server` on
 //! PATH): two servers sharing one Redis behave as one — Segment's retry of a message reaching
-//! the other worker is not sent to Customer.io again.
+//! the other worker is not sent to Customer.io again, and an audience change older than one the
+//! other worker recorded is stale.
+
+mod support_server;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::flows::triggers::DispatcherSettings;
 use cio_segment_sync::testing::redis_server::TestRedis;
-use examples::server::router;
 use examples::server::settings::Settings;
 use serde_json::{Value, json};
+use support_server::serve;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -19,8 +21,14 @@ const CIO_AUTH: &str = "Basic c2l0ZTprZXk=";
 const AT: &str = "2024-05-01T10:15:30.123Z";
 const AT_MS: i64 = 1_714_558_530_123;
 
-/// One worker: settings from variables with `REDIS_URL`, served on port 0. Returns its URL.
-async fn worker(redis: &TestRedis, cio: &MockServer, prefix: &str) -> String {
+/// One worker: settings from variables with `REDIS_URL` (then `configure`d), served on port 0.
+/// Returns its URL.
+async fn worker(
+    redis: &TestRedis,
+    cio: &MockServer,
+    prefix: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> String {
     let env = HashMap::from([
         ("CIO_SITE_ID", "site".to_owned()),
         ("CIO_API_KEY", "key".to_owned()),
@@ -34,14 +42,8 @@ async fn worker(redis: &TestRedis, cio: &MockServer, prefix: &str) -> String {
     dispatcher.linger_ms = Some(10);
     dispatcher.max_attempts = Some(1);
     settings.flows.triggers.dispatcher = dispatcher;
-    let (state, workers) = settings.build().await.unwrap();
-    for worker in workers {
-        tokio::spawn(worker);
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router(Arc::new(state))).await });
-    base
+    configure(&mut settings);
+    serve(settings).await.0
 }
 
 async fn post(base: &str, body: &Value) -> u16 {
@@ -73,8 +75,8 @@ async fn two_servers_on_one_redis_send_a_retried_message_once() {
         .expect(1)
         .mount(&cio)
         .await;
-    let first = worker(&redis, &cio, &prefix).await;
-    let second = worker(&redis, &cio, &prefix).await;
+    let first = worker(&redis, &cio, &prefix, |_| {}).await;
+    let second = worker(&redis, &cio, &prefix, |_| {}).await;
 
     let track = json!({
         "type": "track", "messageId": "m-1", "userId": "u-1", "event": "Order Completed",
@@ -103,34 +105,13 @@ async fn audience_memberships_are_shared_so_an_older_change_on_another_worker_is
         .expect(1)
         .mount(&cio)
         .await;
-    let start = |prefix: String| {
-        let (redis, cio) = (&redis, &cio);
-        async move {
-            let env = HashMap::from([
-                ("CIO_SITE_ID", "site".to_owned()),
-                ("CIO_API_KEY", "key".to_owned()),
-                ("CIO_TRACK_URL", cio.uri()),
-                ("REDIS_URL", redis.url().to_owned()),
-            ]);
-            let mut settings = Settings::from_lookup(|name| env.get(name).cloned()).unwrap();
-            settings.redis_prefix = Some(prefix);
-            let mut audience = AudienceConfig::default();
-            audience.segments.insert("vip".to_owned(), 7);
-            settings.flows.audience = Some(audience);
-            settings.flows.triggers.dispatcher.linger_ms = Some(10);
-            settings.flows.triggers.dispatcher.max_attempts = Some(1);
-            let (state, workers) = settings.build().await.unwrap();
-            for worker in workers {
-                tokio::spawn(worker);
-            }
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let base = format!("http://{}", listener.local_addr().unwrap());
-            tokio::spawn(async move { axum::serve(listener, router(Arc::new(state))).await });
-            base
-        }
+    let with_vip = |settings: &mut Settings| {
+        let mut audience = AudienceConfig::default();
+        audience.segments.insert("vip".to_owned(), 7);
+        settings.flows.audience = Some(audience);
     };
-    let first = start(prefix.clone()).await;
-    let second = start(prefix).await;
+    let first = worker(&redis, &cio, &prefix, with_vip).await;
+    let second = worker(&redis, &cio, &prefix, with_vip).await;
     let change = |message_id: &str, event: &str, timestamp: &str, member: bool| {
         json!({"type": "track", "messageId": message_id, "userId": "u-1", "event": event,
                "timestamp": timestamp, "properties": {"audience_key": "vip", "vip": member},
