@@ -73,6 +73,16 @@ secret_newtype! {
     AppApiKey
 }
 
+/// Shows a device push token in `Debug` output by its length only: a token addresses one
+/// person's device, so it stays out of logs like any personal identifier.
+pub(crate) struct TokenLength<'a>(pub(crate) &'a str);
+
+impl fmt::Debug for TokenLength<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<token, {} bytes>", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

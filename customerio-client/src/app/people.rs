@@ -266,8 +266,8 @@ impl Customer {
     }
 }
 
-/// A device on a person's profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A device on a person's profile. Its `Debug` shows the token's length, not the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     /// The device token.
     pub id: String,
@@ -283,6 +283,18 @@ pub struct Device {
     /// Fields not modelled here.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &crate::secret::TokenLength(&self.id))
+            .field("platform", &self.platform)
+            .field("last_used", &self.last_used)
+            .field("attributes", &self.attributes)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 /// A device platform.
@@ -603,6 +615,17 @@ impl PeoplePager {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_device_token_is_not_shown_in_debug() {
+        let device: Device = serde_json::from_value(
+            serde_json::json!({"id": "fcm-secret-token", "platform": "android"}),
+        )
+        .unwrap();
+        let shown = format!("{device:?}");
+        assert!(!shown.contains("fcm-secret-token"), "{shown}");
+        assert!(shown.contains("<token, 16 bytes>"), "{shown}");
+    }
 
     #[test]
     fn cursor_is_read_from_string_number_null_or_empty() {

@@ -31,6 +31,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use reqwest::Method;
 use serde::Serialize;
@@ -727,7 +728,7 @@ impl Serialize for Platform {
 /// );
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Clone, PartialEq, Serialize)]
 pub struct Device {
     id: String,
     platform: Platform,
@@ -735,6 +736,18 @@ pub struct Device {
     last_used: Option<u64>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     attributes: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Device {
+    /// Shows the token's length, not the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &crate::secret::TokenLength(&self.id))
+            .field("platform", &self.platform)
+            .field("last_used", &self.last_used)
+            .field("attributes", &self.attributes)
+            .finish()
+    }
 }
 
 impl Device {
@@ -1380,6 +1393,14 @@ mod tests {
     use super::*;
     use crate::ErrorKind;
     use serde_json::json;
+
+    #[test]
+    fn a_device_token_is_not_shown_in_debug() {
+        let device = Device::new("apns-secret-token", Platform::Ios).last_used(1);
+        let shown = format!("{device:?}");
+        assert!(!shown.contains("apns-secret-token"), "{shown}");
+        assert!(shown.contains("<token, 17 bytes>"), "{shown}");
+    }
 
     const OP: &str = "test";
 

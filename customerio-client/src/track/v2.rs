@@ -1030,8 +1030,9 @@ string_enum! {
 
 /// A push device for `add_device`: its token (`token`, not `id` as in v1), platform, when it
 /// was last used and string attributes (`device_os`, `device_model`, `app_version`,
-/// `cio_sdk_version`, `device_locale`, `push_enabled`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `cio_sdk_version`, `device_locale`, `push_enabled`). Its `Debug` shows the token's length,
+/// not the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     token: String,
     platform: Platform,
@@ -1041,6 +1042,18 @@ pub struct Device {
     attributes: Map<String, Value>,
     #[serde(flatten)]
     extra: Map<String, Value>,
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("token", &crate::secret::TokenLength(&self.token))
+            .field("platform", &self.platform)
+            .field("last_used", &self.last_used)
+            .field("attributes", &self.attributes)
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 impl Device {
@@ -1149,11 +1162,20 @@ impl AddDevice {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 struct DeviceToken {
     token: String,
     #[serde(flatten)]
     extra: Map<String, Value>,
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceToken")
+            .field("token", &crate::secret::TokenLength(&self.token))
+            .field("extra", &self.extra)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -2146,6 +2168,18 @@ impl TrackClient {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_device_token_is_not_shown_in_debug() {
+        let op = DeleteDevice::new(Identifier::id("u1"), "ff15bc0c20c4aa6cd5").unwrap();
+        let shown = format!("{op:?}");
+        assert!(!shown.contains("ff15bc0c20c4aa6cd5"), "{shown}");
+        assert!(shown.contains("<token, 18 bytes>"), "{shown}");
+        let device = Device::new("ff15bc0c20c4aa6cd5", Platform::Ios).unwrap();
+        let shown = format!("{device:?}");
+        assert!(!shown.contains("ff15bc0c20c4aa6cd5"), "{shown}");
+        assert!(shown.contains("<token, 18 bytes>"), "{shown}");
+    }
 
     #[test]
     fn unknown_keys_are_kept_once_and_tags_are_not_duplicated() {
