@@ -399,6 +399,41 @@ pub struct ServerConfig {
     pub segment_dispatcher: DispatcherSettings,
 }
 
+/// A `[server]` value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerConfigError {
+    /// `churn_scan_interval_seconds = 0`.
+    #[error("`churn_scan_interval_seconds` must be at least 1")]
+    ZeroChurnInterval,
+    /// `body_limit_bytes = 0`.
+    #[error("`body_limit_bytes` must be at least 1")]
+    ZeroBodyLimit,
+    /// A deadline is zero, or the `/customerio` one is not under 4 s.
+    #[error(transparent)]
+    Deadline(#[from] crate::server::DeadlineError),
+}
+
+impl ServerConfig {
+    /// Checks every value and returns the route deadlines they make.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerConfigError`] naming the value that cannot work.
+    pub fn validate(&self) -> Result<crate::server::Deadlines, ServerConfigError> {
+        if self.churn_scan_interval_seconds == 0 {
+            return Err(ServerConfigError::ZeroChurnInterval);
+        }
+        if self.body_limit_bytes == 0 {
+            return Err(ServerConfigError::ZeroBodyLimit);
+        }
+        Ok(crate::server::Deadlines::new(
+            std::time::Duration::from_millis(self.segment_deadline_ms),
+            std::time::Duration::from_millis(self.customerio_deadline_ms),
+        )?)
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -478,23 +513,9 @@ impl SyncConfig {
                 .map_err(|e| section("churn", e.to_string()))?;
         }
         if let Some(server) = &self.server {
-            if server.churn_scan_interval_seconds == 0 {
-                return Err(section(
-                    "server",
-                    "`churn_scan_interval_seconds` must be at least 1".to_owned(),
-                ));
-            }
-            if server.body_limit_bytes == 0 {
-                return Err(section(
-                    "server",
-                    "`body_limit_bytes` must be at least 1".to_owned(),
-                ));
-            }
-            crate::server::Deadlines::new(
-                std::time::Duration::from_millis(server.segment_deadline_ms),
-                std::time::Duration::from_millis(server.customerio_deadline_ms),
-            )
-            .map_err(|e| section("server", e.to_string()))?;
+            server
+                .validate()
+                .map_err(|e| section("server", e.to_string()))?;
         }
         Ok(())
     }

@@ -113,15 +113,12 @@ pub struct Stores {
     /// Every Segment Tracking API request of the back-sync takes a token here (Segment's
     /// recommended ceiling, 1000/s).
     pub segment_limiter: Arc<dyn RateLimiter>,
-    /// `"memory"` or `"Redis"`, for logs and the status page.
-    pub kind: &'static str,
 }
 
 impl fmt::Debug for Stores {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Stores")
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
+        // Only trait objects inside; their contents are personal data.
+        f.debug_struct("Stores").finish_non_exhaustive()
     }
 }
 
@@ -146,7 +143,6 @@ impl Stores {
             memberships: Arc::new(MemoryMembershipStore::default()),
             track_limiter: Arc::new(GovernorLimiter::per_second(track_rate())),
             segment_limiter: Arc::new(GovernorLimiter::per_second(segment_rate())),
-            kind: "memory",
         }
     }
 
@@ -177,7 +173,6 @@ impl Stores {
                 segment_rate(),
                 Duration::from_secs(1),
             )),
-            kind: "Redis",
         })
     }
 }

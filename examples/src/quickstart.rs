@@ -75,19 +75,8 @@ pub enum LineReport {
     },
 }
 
-/// How a flow finished a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LineResult {
-    /// Customer.io accepted everything.
-    Delivered,
-    /// Nothing was sent, and why.
-    Skipped(String),
-    /// Given up and recorded as a dead letter, and why.
-    DeadLettered(String),
-    /// Not finished (the source would retry it), and why.
-    Failed(String),
-}
+/// How a flow finished a message: the shared [`FlowResult`].
+pub type LineResult = FlowResult;
 
 impl fmt::Display for LineReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,7 +89,7 @@ impl fmt::Display for LineReport {
                     LineResult::Delivered => f.write_str("delivered"),
                     LineResult::Skipped(why) => write!(f, "skipped ({why})"),
                     LineResult::DeadLettered(why) => write!(f, "dead-lettered ({why})"),
-                    LineResult::Failed(why) => write!(f, "failed ({why})"),
+                    LineResult::Failed { message, .. } => write!(f, "failed ({message})"),
                 }
             }
         }
@@ -136,7 +125,9 @@ impl Summary {
                 LineResult::DeadLettered(why) => {
                     *self.dead_lettered.entry(why.clone()).or_default() += 1;
                 }
-                LineResult::Failed(why) => *self.failed.entry(why.clone()).or_default() += 1,
+                LineResult::Failed { message, .. } => {
+                    *self.failed.entry(message.clone()).or_default() += 1;
+                }
             },
         }
         self.lines += 1;
@@ -235,12 +226,7 @@ impl Quickstart {
         LineReport::Handled {
             flow: flow.as_str(),
             kind: message.kind().to_string(),
-            result: match result {
-                FlowResult::Delivered => LineResult::Delivered,
-                FlowResult::Skipped(why) => LineResult::Skipped(why),
-                FlowResult::DeadLettered(why) => LineResult::DeadLettered(why),
-                FlowResult::Failed { message, .. } => LineResult::Failed(message),
-            },
+            result,
         }
     }
 

@@ -375,19 +375,15 @@ impl Settings {
             }
         }
         let server = config.server.unwrap_or_default();
-        self.deadlines = Deadlines::new(
-            Duration::from_millis(server.segment_deadline_ms),
-            Duration::from_millis(server.customerio_deadline_ms),
-        )
-        .map_err(|error| {
+        self.deadlines = server.validate().map_err(|error| {
             SettingsError::Config(ConfigError::Section {
                 origin: "the configuration".to_owned(),
                 section: "server",
                 problem: error.to_string(),
             })
         })?;
-        self.body_limit = server.body_limit_bytes.max(1);
-        self.churn_scan_every = Duration::from_secs(server.churn_scan_interval_seconds.max(1));
+        self.body_limit = server.body_limit_bytes;
+        self.churn_scan_every = Duration::from_secs(server.churn_scan_interval_seconds);
         self.redis_prefix = server.redis_prefix;
         self.dead_letter_file = server.dead_letter_file;
         self.flows = FlowConfigs {
@@ -813,6 +809,28 @@ mod tests {
                 variable: "SEGMENT_PROFILE_TOKEN"
             })
         ));
+    }
+
+    #[test]
+    fn a_config_built_in_code_is_checked_like_a_file() {
+        let mut settings = Settings::from_lookup(lookup(BASE)).unwrap();
+        let config = SyncConfig {
+            server: Some(ServerConfig {
+                body_limit_bytes: 0,
+                ..ServerConfig::default()
+            }),
+            ..SyncConfig::default()
+        };
+        let error = settings.apply_config(config).err().unwrap().to_string();
+        assert!(
+            error.contains("[server]") && error.contains("`body_limit_bytes` must be at least 1"),
+            "{error}"
+        );
+        assert_eq!(
+            settings.body_limit,
+            super::super::DEFAULT_BODY_LIMIT,
+            "left unchanged"
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]
