@@ -54,7 +54,10 @@ pub enum DeadLetterReason {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         field: Option<String>,
     },
-    /// The request kept failing and the dispatcher stopped retrying.
+    /// Read from dead-letter files written by v0.1 only: v0.1 dead-lettered an item when an
+    /// outage outlasted its retry budget. Since v0.2 a failure that may pass is never
+    /// dead-lettered (the caller is told to retry later), so nothing writes this reason any
+    /// more; entries that carry it were never refused by the server and are safe to replay.
     RetriesExhausted {
         /// Why it stopped (attempt cap, deadline, a possibly-sent write it may not repeat, …).
         stopped: GiveUp,

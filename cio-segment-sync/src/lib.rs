@@ -42,6 +42,7 @@ pub mod flows;
 pub mod identity;
 pub mod loop_guard;
 pub mod mapping;
+pub mod outcome;
 pub mod pipeline;
 pub mod rate_limit;
 #[cfg(feature = "redis")]

@@ -330,19 +330,20 @@ async fn a_maybe_sent_failure_is_not_retried_for_a_sink_without_server_dedup() {
     let sink = ScriptedSink::new(limits(10, 10_000, LINGER), false, vec![Reply::maybe_sent()]);
     let rig = rig(sink, config());
     let result = rig.handle.submit(Item::new(1), None).await.unwrap().await;
+    // Handed back, not dead-lettered: the source's retry decides, the dead-letter sink is
+    // for permanent refusals only.
     assert_eq!(
         result,
-        Ok(Delivery::DeadLettered {
-            reason: DeadLetterReason::RetriesExhausted {
-                stopped: GiveUp::MaybeSent,
-                last_kind: FailureKind::Transient,
-                last_error: "connection reset after the request was written".into(),
-            },
+        Ok(Delivery::RetryLater {
+            stopped: GiveUp::MaybeSent,
+            last_kind: FailureKind::Transient,
+            last_error: "connection reset after the request was written".into(),
             attempts: 1,
-            recorded: true,
         })
     );
     assert_eq!(rig.recorder.calls().len(), 1);
+    assert!(rig.dead.entries().is_empty());
+    assert_eq!(rig.handle.stats().retry_later, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -372,11 +373,8 @@ async fn an_attempt_timeout_counts_as_maybe_sent() {
         if !dedup {
             assert!(matches!(
                 result,
-                Delivery::DeadLettered {
-                    reason: DeadLetterReason::RetriesExhausted {
-                        stopped: GiveUp::MaybeSent,
-                        ..
-                    },
+                Delivery::RetryLater {
+                    stopped: GiveUp::MaybeSent,
                     ..
                 }
             ));
@@ -419,7 +417,7 @@ async fn a_permanent_failure_dead_letters_the_batch_without_retry_or_split() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retries_stop_at_the_attempt_cap_and_the_dead_letter_says_so() {
+async fn retries_stop_at_the_attempt_cap_and_the_item_goes_back_to_its_caller() {
     let sink = ScriptedSink::new(limits(10, 10_000, LINGER), true, vec![])
         .with_responder(|_, _| Reply::status_500());
     let policy = RetryPolicy::default()
@@ -433,25 +431,21 @@ async fn retries_stop_at_the_attempt_cap_and_the_dead_letter_says_so() {
         .await
         .unwrap()
         .await;
-    let reason = DeadLetterReason::RetriesExhausted {
-        stopped: GiveUp::AttemptsExhausted,
-        last_kind: FailureKind::Server,
-        last_error: "server error (HTTP 500)".into(),
-    };
     assert_eq!(
         result,
-        Ok(Delivery::DeadLettered {
-            reason: reason.clone(),
+        Ok(Delivery::RetryLater {
+            stopped: GiveUp::AttemptsExhausted,
+            last_kind: FailureKind::Server,
+            last_error: "server error (HTTP 500)".into(),
             attempts: 3,
-            recorded: true
         })
     );
+    assert!(result.unwrap().must_retry());
     assert_eq!(rig.recorder.calls().len(), 3);
-    let dead = rig.dead.entries();
-    assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].reason.clone(), dead[0].attempts), (reason, 3));
-    assert_eq!(dead[0].ordering_key, Some(OrderingKey::new("p").get()));
-    assert!(dead[0].dead_lettered_at >= dead[0].submitted_at);
+    // A failure that may pass is never a dead letter.
+    assert!(rig.dead.entries().is_empty());
+    let stats = rig.handle.stats();
+    assert_eq!((stats.retry_later, stats.dead_lettered), (1, 0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -474,14 +468,12 @@ async fn retries_stop_at_the_total_deadline() {
         .unwrap();
     assert!(matches!(
         result,
-        Delivery::DeadLettered {
-            reason: DeadLetterReason::RetriesExhausted {
-                stopped: GiveUp::DeadlineExceeded,
-                ..
-            },
+        Delivery::RetryLater {
+            stopped: GiveUp::DeadlineExceeded,
             ..
         }
     ));
+    assert!(rig.dead.entries().is_empty());
     let calls = rig.recorder.calls();
     // Backoffs of 1–2 s each: at least 5 and at most 10 retries fit in 10 s.
     assert!((6..=11).contains(&calls.len()), "{} attempts", calls.len());

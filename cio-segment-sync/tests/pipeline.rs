@@ -10,6 +10,7 @@ use cio_segment_sync::StoreError;
 use cio_segment_sync::customerio_client::track::v2::{
     EventTarget, Merge, Operation, PersonEvent, PersonIdentify, PersonOperation,
 };
+use cio_segment_sync::dead_letter::DeadLetterReason;
 use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper};
 use cio_segment_sync::identity::{IdentityResolver, SkipReason, Target};
 use cio_segment_sync::loop_guard::{LoopGuard, StampingLoopGuard};
@@ -92,6 +93,13 @@ enum Answer {
     Fail,
 }
 
+fn rejected(message: &str) -> DeadLetterReason {
+    DeadLetterReason::RejectedByServer {
+        message: message.to_owned(),
+        field: None,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("the dispatcher dropped the item")]
 struct DroppedItem;
@@ -164,9 +172,7 @@ impl Deliver for FakeDeliver {
             .unwrap_or(Answer::Accept);
         match answer {
             Answer::Accept => Ok(Delivered::Accepted),
-            Answer::DeadLetter(reason) => Ok(Delivered::DeadLettered {
-                reason: reason.to_owned(),
-            }),
+            Answer::DeadLetter(reason) => Ok(Delivered::DeadLettered(rejected(reason))),
             Answer::Fail => Err(DeliverError::new(DroppedItem)),
         }
     }
@@ -225,9 +231,7 @@ async fn delivered_message_hands_exact_operations_and_then_is_a_duplicate() {
     );
     assert_eq!(
         h.pipeline.process(&msg).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     assert_eq!(h.deliver.calls().len(), 1);
 }
@@ -249,9 +253,7 @@ async fn failed_delivery_then_the_sources_retry_is_delivered_not_a_duplicate() {
     // Only now is it a duplicate.
     assert_eq!(
         h.pipeline.process(&msg).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     assert_eq!(h.deliver.calls().len(), 2);
 }
@@ -281,16 +283,12 @@ async fn dead_lettered_message_is_committed() {
     let msg = track("m-dl", "u-1", "Paid");
     assert_eq!(
         h.pipeline.process(&msg).await.unwrap(),
-        Outcome::DeadLettered {
-            reason: "400: bad attribute".to_owned()
-        }
+        Outcome::DeadLettered(rejected("400: bad attribute"))
     );
     // The source's retry would only repeat the failure: it is a duplicate now.
     assert_eq!(
         h.pipeline.process(&msg).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     assert_eq!(h.deliver.calls().len(), 1);
 }
@@ -311,9 +309,7 @@ async fn own_echo_is_skipped_and_committed() {
     let echoed = Message::from_slice(&serde_json::to_vec(&written).unwrap()).unwrap();
     assert_eq!(
         pipeline.process(&echoed).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::OwnEcho
-        }
+        Outcome::Skipped(SkipReason::OwnEcho)
     );
     assert!(deliver.calls().is_empty());
     assert!(is_done(&deduper, "bs-1").await);
@@ -325,9 +321,7 @@ async fn identity_skip_is_committed() {
     let msg = message(json!({"type": "track", "messageId": "m-noid", "event": "E"}));
     assert_eq!(
         h.pipeline.process(&msg).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::NoIdentity
-        }
+        Outcome::Skipped(SkipReason::NoIdentity)
     );
     assert!(h.deliver.calls().is_empty());
     assert!(is_done(&h.deduper, "m-noid").await);
@@ -339,18 +333,14 @@ async fn mapping_skip_and_empty_mapping_are_committed_skips() {
     let page = message(json!({"type": "page", "messageId": "m-page", "userId": "u-1"}));
     assert_eq!(
         h.pipeline.process(&page).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Filtered
-        }
+        Outcome::Skipped(SkipReason::Filtered)
     );
     assert_eq!(
         h.pipeline
             .process(&track("m-nothing", "u-1", "Nothing"))
             .await
             .unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Filtered
-        }
+        Outcome::Skipped(SkipReason::Filtered)
     );
     assert!(h.deliver.calls().is_empty());
     assert!(is_done(&h.deduper, "m-page").await);
@@ -436,9 +426,7 @@ async fn message_without_id_is_deduplicated_by_its_content() {
     assert_eq!(h.pipeline.process(&a).await.unwrap(), Outcome::Delivered);
     assert_eq!(
         h.pipeline.process(&a_again).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     assert_eq!(h.pipeline.process(&b).await.unwrap(), Outcome::Delivered);
     assert_eq!(h.deliver.calls().len(), 2);
@@ -524,9 +512,7 @@ async fn batch_answers_in_input_order_and_keeps_each_persons_order() {
             Outcome::Delivered,
             Outcome::Delivered,
             Outcome::Delivered,
-            Outcome::Skipped {
-                reason: SkipReason::NoIdentity
-            },
+            Outcome::Skipped(SkipReason::NoIdentity),
             Outcome::Delivered,
             Outcome::Delivered,
             Outcome::Delivered,
@@ -639,9 +625,7 @@ async fn batch_failure_blocks_the_rest_of_that_person_only() {
         outcomes,
         vec![
             Outcome::Delivered,
-            Outcome::Skipped {
-                reason: SkipReason::Duplicate
-            },
+            Outcome::Skipped(SkipReason::Duplicate),
             Outcome::Delivered,
         ]
     );
@@ -684,9 +668,7 @@ async fn pipelines_compose_behind_arc_dyn() {
     assert_eq!(results[0].as_ref().unwrap(), &Outcome::Delivered);
     assert_eq!(
         results[1].as_ref().unwrap(),
-        &Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        &Outcome::Skipped(SkipReason::Duplicate)
     );
     assert_eq!(h.deliver.calls().len(), 1);
 }
@@ -719,9 +701,7 @@ async fn loop_guard_is_replaceable() {
         .build();
     assert_eq!(
         pipeline.process(&track("e-1", "u-1", "E")).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::OwnEcho
-        }
+        Outcome::Skipped(SkipReason::OwnEcho)
     );
     assert!(deliver.calls().is_empty());
 }

@@ -124,7 +124,7 @@ impl Source {
                     self.acked_delivered.lock().await.push(n);
                     self.pending.fetch_sub(1, Ordering::SeqCst);
                 }
-                Ok(Outcome::Skipped { .. }) => {
+                Ok(Outcome::Skipped(_)) => {
                     self.pending.fetch_sub(1, Ordering::SeqCst);
                 }
                 Ok(other) => panic!("message {n}: unexpected outcome {other:?}"),

@@ -66,7 +66,7 @@ use cio_segment_sync::dedupe::{Deduper, MemoryDeduper};
 use cio_segment_sync::dispatch::sinks::{CustomerIoBatchSink, ManualSegmentSink};
 use cio_segment_sync::dispatch::{Dispatcher, DispatcherHandle, Worker};
 use cio_segment_sync::flows::audience::{
-    AudienceOutcome, AudienceSync, AudienceSyncError, MembershipStore, MemoryMembershipStore,
+    AudienceSync, AudienceSyncError, MembershipStore, MemoryMembershipStore,
 };
 use cio_segment_sync::flows::forget::{ForgetActivity, ForgetMemberships, ForgetProgress};
 use cio_segment_sync::flows::onboarding::{
@@ -241,8 +241,10 @@ impl FlowResult {
     fn from_pipeline(result: Result<Outcome, PipelineError>) -> Self {
         match result {
             Ok(Outcome::Delivered) => FlowResult::Delivered,
-            Ok(Outcome::Skipped { reason }) => FlowResult::Skipped(reason.to_string()),
-            Ok(Outcome::DeadLettered { reason }) => FlowResult::DeadLettered(reason),
+            Ok(Outcome::Skipped(reason)) => FlowResult::Skipped(reason.to_string()),
+            Ok(Outcome::DeadLettered(reason)) => {
+                FlowResult::DeadLettered(reason.label().to_owned())
+            }
             Ok(other) => FlowResult::Skipped(format!("{other:?}")),
             Err(error) => FlowResult::Failed {
                 retryable: error.is_retryable(),
@@ -251,18 +253,13 @@ impl FlowResult {
         }
     }
 
-    fn from_audience(result: Result<AudienceOutcome, AudienceSyncError>) -> Self {
+    fn from_audience(result: Result<Outcome, AudienceSyncError>) -> Self {
         match result {
-            Ok(AudienceOutcome::Delivered { .. }) => FlowResult::Delivered,
-            Ok(AudienceOutcome::Skipped(why)) => FlowResult::Skipped(why.to_string()),
-            Ok(AudienceOutcome::DeadLettered(why)) => {
-                FlowResult::DeadLettered(why.label().to_owned())
-            }
-            Ok(other) => FlowResult::Skipped(format!("{other:?}")),
             Err(error) => FlowResult::Failed {
                 retryable: error.is_retryable(),
                 message: with_sources(&error),
             },
+            Ok(outcome) => Self::from_pipeline(Ok(outcome)),
         }
     }
 }

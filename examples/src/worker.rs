@@ -157,8 +157,8 @@ pub enum Decision {
 /// The ack rule (see the [module docs](self)).
 pub fn decide(result: &Result<Outcome, TriggersError>) -> Decision {
     match result {
-        Ok(Outcome::Delivered) | Ok(Outcome::Skipped { .. }) => Decision::Ack,
-        Ok(Outcome::DeadLettered { reason }) => Decision::Park(reason.clone()),
+        Ok(Outcome::Delivered) | Ok(Outcome::Skipped(_)) => Decision::Ack,
+        Ok(Outcome::DeadLettered(reason)) => Decision::Park(reason.label().to_owned()),
         Ok(other) => Decision::Park(format!("{other:?}")),
         Err(error) if error.is_retryable() => Decision::Redeliver(error.to_string()),
         Err(error) => Decision::Park(error.to_string()),

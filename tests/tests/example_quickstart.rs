@@ -216,7 +216,7 @@ fn check_reports(reports: &[LineReport], summary: &Summary) {
     assert!(matches!(
         &reports[11],
         LineReport::Handled { result: LineResult::Skipped(why), .. }
-            if why == "duplicate of a delivered message"
+            if why == "duplicate of a finished message"
     ));
     assert_eq!(summary.lines, 14);
     assert_eq!(summary.delivered, 12);

@@ -104,16 +104,17 @@ async fn only_delivered_and_skipped_messages_are_acked() {
 fn the_ack_rule() {
     assert_eq!(decide(&Ok(Outcome::Delivered)), Decision::Ack);
     assert_eq!(
-        decide(&Ok(Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        })),
+        decide(&Ok(Outcome::Skipped(SkipReason::Duplicate))),
         Decision::Ack
     );
     assert_eq!(
-        decide(&Ok(Outcome::DeadLettered {
-            reason: "rejected".to_owned()
-        })),
-        Decision::Park("rejected".to_owned())
+        decide(&Ok(Outcome::DeadLettered(
+            cio_segment_sync::outcome::DeadLetterReason::TooLarge {
+                bytes: 40_000,
+                limit: 32_000
+            }
+        ))),
+        Decision::Park("too_large".to_owned())
     );
 }
 

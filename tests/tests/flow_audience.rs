@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cio_segment_sync::dead_letter::MemoryDeadLetters;
-use cio_segment_sync::dispatch::sinks::{CustomerIoBatchSink, ManualSegmentSink, SegmentDirection};
+use cio_segment_sync::dispatch::sinks::{CustomerIoBatchSink, ManualSegmentSink};
 use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle, RetryPolicy};
 use cio_segment_sync::flows::audience::{
-    AudienceConfig, AudienceIdType, AudienceOutcome, AudienceSkip, AudienceSync,
-    MemoryMembershipStore,
+    AudienceConfig, AudienceIdType, AudienceSync, MemoryMembershipStore,
 };
+use cio_segment_sync::outcome::{Outcome, SkipReason};
 use cio_segment_sync::rate_limit::Unlimited;
 use customerio_client::{
     AppApiKey, AppClient, ClientConfig, Region, SiteId, TrackApiKey, TrackClient,
@@ -134,13 +134,6 @@ fn track(user: &str, key: &str, entered: bool, timestamp: &str, message_id: &str
     .unwrap()
 }
 
-fn added(segment_id: u64) -> AudienceOutcome {
-    AudienceOutcome::Delivered {
-        segment_id,
-        direction: SegmentDirection::Add,
-    }
-}
-
 #[tokio::test]
 async fn twenty_five_hundred_adds_coalesce_into_three_requests() {
     let server = MockServer::start().await;
@@ -187,7 +180,7 @@ async fn twenty_five_hundred_adds_coalesce_into_three_requests() {
     }
     let outcomes = join_all(pending).await;
     for outcome in outcomes {
-        assert_eq!(outcome.unwrap(), added(7));
+        assert_eq!(outcome.unwrap(), Outcome::Delivered);
     }
     handle.shutdown().await;
     server.verify().await;
@@ -220,21 +213,14 @@ async fn adds_and_removes_go_to_separate_requests_by_email() {
         track("b", "high_intent", false, ts, "m2"),
         track("c", "high_intent", true, ts, "m3"),
     ];
-    let outcomes: Vec<AudienceOutcome> = join_all(messages.iter().map(|m| sync.handle(m)))
+    let outcomes: Vec<Outcome> = join_all(messages.iter().map(|m| sync.handle(m)))
         .await
         .into_iter()
         .map(Result::unwrap)
         .collect();
     assert_eq!(
         outcomes,
-        vec![
-            added(7),
-            AudienceOutcome::Delivered {
-                segment_id: 7,
-                direction: SegmentDirection::Remove
-            },
-            added(7),
-        ]
+        vec![Outcome::Delivered, Outcome::Delivered, Outcome::Delivered,]
     );
     handle.shutdown().await;
     server.verify().await;
@@ -271,16 +257,10 @@ async fn an_older_entry_arriving_after_a_newer_exit_is_dropped() {
         "2024-06-01T10:00:00Z",
         "m-enter",
     );
-    assert_eq!(
-        sync.handle(&exit).await.unwrap(),
-        AudienceOutcome::Delivered {
-            segment_id: 7,
-            direction: SegmentDirection::Remove
-        }
-    );
+    assert_eq!(sync.handle(&exit).await.unwrap(), Outcome::Delivered);
     assert_eq!(
         sync.handle(&enter).await.unwrap(),
-        AudienceOutcome::Skipped(AudienceSkip::Stale)
+        Outcome::Skipped(SkipReason::Stale)
     );
     handle.shutdown().await;
     server.verify().await;
@@ -341,7 +321,7 @@ async fn a_missing_segment_is_created_through_the_app_api_once_then_used() {
     ];
     let outcomes = join_all(messages.iter().map(|m| sync.handle(m))).await;
     for outcome in outcomes {
-        assert_eq!(outcome.unwrap(), added(42));
+        assert_eq!(outcome.unwrap(), Outcome::Delivered);
     }
     assert_eq!(
         sync.known_segments().await,
@@ -373,7 +353,7 @@ async fn a_429_with_retry_after_is_honoured_and_retried_once() {
     nothing_else(&server).await;
     let (sync, handle) = flow(&server, config());
     let message = identify("user-1", "high_intent", true, "2024-06-01T10:00:00Z", "m1");
-    assert_eq!(sync.handle(&message).await.unwrap(), added(7));
+    assert_eq!(sync.handle(&message).await.unwrap(), Outcome::Delivered);
     assert_eq!(handle.stats().throttled, 1);
     handle.shutdown().await;
     server.verify().await;
@@ -417,13 +397,7 @@ async fn the_boolean_attribute_goes_out_as_a_v2_identify_next_to_the_membership(
     let (sync, handle) = flow(&server, config);
     let sync = sync.with_attribute_dispatcher(attributes.clone());
     let message = track("user-1", "high_intent", false, "2024-06-01T10:00:00Z", "m1");
-    assert_eq!(
-        sync.handle(&message).await.unwrap(),
-        AudienceOutcome::Delivered {
-            segment_id: 7,
-            direction: SegmentDirection::Remove
-        }
-    );
+    assert_eq!(sync.handle(&message).await.unwrap(), Outcome::Delivered);
     handle.shutdown().await;
     attributes.shutdown().await;
     server.verify().await;

@@ -16,9 +16,9 @@ use cio_segment_sync::dedupe::MemoryDeduper;
 use cio_segment_sync::dispatch::sinks::CustomerIoBatchSink;
 use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle};
 use cio_segment_sync::flows::backfill::{
-    BackfillConfig, BackfillError, BackfillFlow, BackfillOutcome, BackfillPerson, BackfillSkip,
+    BackfillConfig, BackfillError, BackfillFlow, BackfillPerson,
 };
-use cio_segment_sync::flows::engagement::Disposition;
+use cio_segment_sync::outcome::{Ack, AckRule, Outcome, SkipReason};
 use cio_segment_sync::pipeline::DispatchDeliver;
 use cio_segment_sync::rate_limit::{Admission, RateLimiter, Unlimited};
 use cio_segment_sync::segment_model::client::BaseUrl;
@@ -169,17 +169,12 @@ async fn a_subscription_reads_the_profile_and_writes_the_exact_identify() {
     let s = setup(&profiles, &cio, BackfillConfig::default());
 
     let event = subscribed("01HSUB0000000000000000001", ada());
-    assert_eq!(
-        s.flow.on_event(&event).await.unwrap(),
-        BackfillOutcome::Delivered
-    );
+    assert_eq!(s.flow.on_event(&event).await.unwrap(), Outcome::Delivered);
     assert_eq!(s.limiter.taken(), 1);
     // Customer.io's retry of the same event does nothing more.
     assert_eq!(
         s.flow.on_event(&event).await.unwrap(),
-        BackfillOutcome::Skipped {
-            reason: BackfillSkip::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     assert_eq!(s.limiter.taken(), 1);
     s.handle.shutdown().await;
@@ -227,10 +222,7 @@ async fn no_profile_by_id_falls_back_to_email_and_follows_every_page() {
     let person = BackfillPerson::new()
         .with_id("user-42")
         .with_email("ada@example.com");
-    assert_eq!(
-        s.flow.backfill(&person).await.unwrap(),
-        BackfillOutcome::Delivered
-    );
+    assert_eq!(s.flow.backfill(&person).await.unwrap(), Outcome::Delivered);
     // One token per Profile API request: id lookup, email lookup, second page.
     assert_eq!(s.limiter.taken(), 3);
     s.handle.shutdown().await;
@@ -263,12 +255,7 @@ async fn a_missing_profile_is_a_skip_and_customerio_gets_nothing() {
         .on_event(&subscribed("01HSUB0000000000000000002", ada()))
         .await
         .unwrap();
-    assert_eq!(
-        outcome,
-        BackfillOutcome::Skipped {
-            reason: BackfillSkip::ProfileNotFound
-        }
-    );
+    assert_eq!(outcome, Outcome::Skipped(SkipReason::NotFound));
     assert_eq!(s.limiter.taken(), 2);
     assert_eq!(s.flow.stats().not_found, 1);
     s.handle.shutdown().await;
@@ -301,12 +288,7 @@ async fn email_lookups_can_be_switched_off() {
         ))
         .await
         .unwrap();
-    assert_eq!(
-        outcome,
-        BackfillOutcome::Skipped {
-            reason: BackfillSkip::NoLookupId
-        }
-    );
+    assert_eq!(outcome, Outcome::Skipped(SkipReason::NoIdentity));
     // Other metrics are not subscriptions.
     let opened = ReportingEvent::from_value(json!({
         "event_id": "E-open", "object_type": "email", "metric": "opened", "timestamp": 1,
@@ -315,9 +297,7 @@ async fn email_lookups_can_be_switched_off() {
     .unwrap();
     assert_eq!(
         s.flow.on_event(&opened).await.unwrap(),
-        BackfillOutcome::Skipped {
-            reason: BackfillSkip::NotASubscription
-        }
+        Outcome::Skipped(SkipReason::Filtered)
     );
     assert_eq!(s.limiter.taken(), 0);
     s.handle.shutdown().await;
@@ -357,13 +337,10 @@ async fn a_throttled_lookup_is_retried_later_and_the_retry_is_delivered() {
 
     let err = s.flow.on_event(&event).await.unwrap_err();
     assert!(matches!(err, BackfillError::Profile(_)), "{err:?}");
-    assert_eq!(err.disposition(), Disposition::RetryLater);
+    assert_eq!(err.ack(), Ack::RetryLater);
     assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
     // The claim was released: Customer.io's retry of the same event runs again.
-    assert_eq!(
-        s.flow.on_event(&event).await.unwrap(),
-        BackfillOutcome::Delivered
-    );
+    assert_eq!(s.flow.on_event(&event).await.unwrap(), Outcome::Delivered);
     assert_eq!(s.limiter.taken(), 2);
     let stats = s.flow.stats();
     assert_eq!((stats.retry_later, stats.delivered), (1, 1));
@@ -393,10 +370,7 @@ async fn a_person_known_by_cio_id_only_is_written_by_cio_id() {
     let person = BackfillPerson::new()
         .with_email("ada@example.com")
         .with_cio_id("d9c106000001");
-    assert_eq!(
-        s.flow.backfill(&person).await.unwrap(),
-        BackfillOutcome::Delivered
-    );
+    assert_eq!(s.flow.backfill(&person).await.unwrap(), Outcome::Delivered);
     assert_eq!(s.limiter.taken(), 1);
     s.handle.shutdown().await;
     profiles.verify().await;

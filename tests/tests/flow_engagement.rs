@@ -14,12 +14,13 @@ use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper};
 use cio_segment_sync::dispatch::sinks::{CustomerIoBatchSink, SegmentTrackingSink};
 use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle, RetryPolicy};
 use cio_segment_sync::flows::engagement::{
-    DEDUPE_KEY_PREFIX, Disposition, EngagementConfig, EngagementError, EngagementFlow,
-    EngagementOutcome, EngagementSkip, SignedRequest, message_id_for,
+    DEDUPE_KEY_PREFIX, EngagementConfig, EngagementError, EngagementFlow, SignedRequest,
+    message_id_for,
 };
 use cio_segment_sync::identity::SkipReason;
 use cio_segment_sync::loop_guard::{LoopGuard, STAMP_KEY, STAMP_VERSION, StampingLoopGuard};
-use cio_segment_sync::pipeline::{DispatchDeliver, Outcome, Pipeline, SyncPipeline};
+use cio_segment_sync::outcome::{Ack, AckRule, DeadLetterReason, Outcome};
+use cio_segment_sync::pipeline::{DispatchDeliver, Pipeline, SyncPipeline};
 use cio_segment_sync::rate_limit::Unlimited;
 use cio_segment_sync::segment_model::Message;
 use cio_segment_sync::segment_model::client::BaseUrl;
@@ -287,8 +288,7 @@ async fn concurrent_webhooks_become_one_batch_of_stamped_spec_events() {
     .await;
     for result in results {
         let outcome = result.unwrap();
-        assert_eq!(outcome, EngagementOutcome::Delivered);
-        assert_eq!(outcome.disposition().http_status(), 200);
+        assert_eq!(outcome, Outcome::Delivered);
     }
     assert_eq!(s.flow.stats().delivered, 3);
     s.handle.shutdown().await;
@@ -338,7 +338,7 @@ async fn the_unsubscribe_name_and_the_table_follow_the_configuration() {
     assert!(
         results
             .into_iter()
-            .all(|r| r.unwrap() == EngagementOutcome::Delivered)
+            .all(|r| r.unwrap() == Outcome::Delivered)
     );
     // The disabled pair is skipped with its key, and nothing more is sent.
     assert_eq!(
@@ -346,11 +346,7 @@ async fn the_unsubscribe_name_and_the_table_follow_the_configuration() {
             .receive(signed(&clicked()).request(), now())
             .await
             .unwrap(),
-        EngagementOutcome::Skipped {
-            reason: EngagementSkip::NotMapped {
-                key: "email_clicked".into()
-            }
-        }
+        Outcome::Skipped(SkipReason::NotMapped("email_clicked".into()))
     );
     s.handle.shutdown().await;
     server.verify().await;
@@ -369,7 +365,7 @@ async fn a_replayed_webhook_reaches_segment_once() {
     let first = signed(&clicked());
     assert_eq!(
         s.flow.receive(first.request(), now()).await.unwrap(),
-        EngagementOutcome::Delivered
+        Outcome::Delivered
     );
     // Customer.io's retry: the same body, possibly re-signed later.
     for retry in [
@@ -381,12 +377,7 @@ async fn a_replayed_webhook_reaches_segment_once() {
             .receive(retry.request(), now() + Duration::from_secs(60))
             .await
             .unwrap();
-        assert_eq!(
-            outcome,
-            EngagementOutcome::Skipped {
-                reason: EngagementSkip::Duplicate
-            }
-        );
+        assert_eq!(outcome, Outcome::Skipped(SkipReason::Duplicate));
     }
     let stats = s.flow.stats();
     assert_eq!((stats.delivered, stats.duplicates), (1, 2));
@@ -422,8 +413,7 @@ async fn a_bad_signature_is_a_typed_error_and_nothing_is_sent() {
     ] {
         let err = s.flow.receive(request, now()).await.unwrap_err();
         assert!(matches!(err, EngagementError::Signature(_)), "{err:?}");
-        assert_eq!(err.disposition(), Disposition::Refuse);
-        assert_eq!(err.disposition().http_status(), 401);
+        assert_eq!(err.ack(), Ack::Refuse);
     }
     assert_eq!(s.flow.stats().refused, 4);
     // Nothing was claimed either: the genuine webhook is still first.
@@ -452,7 +442,7 @@ async fn an_authentic_but_undecodable_body_is_acked_and_nothing_is_sent() {
         .await
         .unwrap_err();
     assert!(matches!(err, EngagementError::Payload(_)), "{err:?}");
-    assert_eq!(err.disposition(), Disposition::Ack);
+    assert_eq!(err.ack(), Ack::Refuse);
 
     // Decodes, but its time is out of any calendar: untranslatable, acked, and released (a
     // retry is tried again, as the pipeline does).
@@ -464,7 +454,7 @@ async fn an_authentic_but_undecodable_body_is_acked_and_nothing_is_sent() {
         .await
         .unwrap_err();
     assert!(matches!(err, EngagementError::Translate(_)), "{err:?}");
-    assert_eq!(err.disposition(), Disposition::Ack);
+    assert_eq!(err.ack(), Ack::Refuse);
     let key = format!("{DEDUPE_KEY_PREFIX}01E4C4CT6YDC7Y5M7FE1GWWPQJ");
     assert!(matches!(
         s.deduper.claim(&key, Duration::from_secs(1)).await.unwrap(),
@@ -502,14 +492,14 @@ async fn a_failed_delivery_releases_the_event_so_the_retry_is_sent() {
         .await
         .unwrap_err();
     assert!(matches!(err, EngagementError::Delivery(_)), "{err:?}");
-    assert_eq!(err.disposition().http_status(), 503);
+    assert_eq!(err.ack(), Ack::RetryLater);
     // Customer.io's retry goes through the working flow and is delivered, once.
     assert_eq!(
         s.flow
             .receive(signed(&clicked()).request(), now())
             .await
             .unwrap(),
-        EngagementOutcome::Delivered
+        Outcome::Delivered
     );
     s.handle.shutdown().await;
     server.verify().await;
@@ -534,20 +524,18 @@ async fn a_rejected_event_is_dead_lettered_and_acked() {
         .unwrap();
     assert_eq!(
         outcome,
-        EngagementOutcome::DeadLettered {
-            reason: "rejected_by_server".into()
-        }
+        Outcome::DeadLettered(DeadLetterReason::RejectedByServer {
+            message: "the Segment Tracking API answered HTTP 400 (invalid_request)".into(),
+            field: None
+        })
     );
-    assert_eq!(outcome.disposition(), Disposition::Ack);
     // Finished: a retry is a duplicate, not a second request.
     assert_eq!(
         s.flow
             .receive(signed(&clicked()).request(), now())
             .await
             .unwrap(),
-        EngagementOutcome::Skipped {
-            reason: EngagementSkip::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     s.handle.shutdown().await;
     server.verify().await;
@@ -598,7 +586,7 @@ async fn written_events_fed_back_into_the_pipeline_write_nothing_to_customerio()
     assert!(
         results
             .into_iter()
-            .all(|r| r.unwrap() == EngagementOutcome::Delivered)
+            .all(|r| r.unwrap() == Outcome::Delivered)
     );
 
     // What Segment received, as Segment would route it on to a Customer.io destination or a
@@ -645,18 +633,14 @@ async fn written_events_fed_back_into_the_pipeline_write_nothing_to_customerio()
     let stripped = Message::from_value(stripped).unwrap();
     assert_eq!(
         pipeline.process(&stripped).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::OwnEcho
-        }
+        Outcome::Skipped(SkipReason::OwnEcho)
     );
     // The other two come back as written: recognised by their stamp.
     for value in &written[1..] {
         let echo = Message::from_value(value.clone()).unwrap();
         assert_eq!(
             pipeline.process(&echo).await.unwrap(),
-            Outcome::Skipped {
-                reason: SkipReason::OwnEcho
-            }
+            Outcome::Skipped(SkipReason::OwnEcho)
         );
     }
 

@@ -124,18 +124,14 @@ async fn a_duplicate_message_id_is_skipped_and_sent_once() {
     assert_eq!(flow.process(&identify).await.unwrap(), Outcome::Delivered);
     assert_eq!(
         flow.process(&identify).await.unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     // The same messageId as bytes is a duplicate too.
     assert_eq!(
         flow.process_slice(identify_json().to_string().as_bytes())
             .await
             .unwrap(),
-        Outcome::Skipped {
-            reason: SkipReason::Duplicate
-        }
+        Outcome::Skipped(SkipReason::Duplicate)
     );
     flow.shutdown().await;
     server.verify().await;

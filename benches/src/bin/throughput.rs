@@ -249,7 +249,7 @@ async fn run(args: Args) -> Result<(), String> {
                 drop(text);
                 let counter = match pipeline.process(&message).await {
                     Ok(Outcome::Delivered) => &tally.delivered,
-                    Ok(Outcome::Skipped { .. }) => &tally.skipped,
+                    Ok(Outcome::Skipped(_)) => &tally.skipped,
                     Ok(_) => &tally.dead_lettered,
                     Err(err) => {
                         tally.note_failure(&err);

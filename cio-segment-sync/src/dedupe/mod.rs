@@ -35,6 +35,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,5 +130,130 @@ impl<T: Deduper + ?Sized> Deduper for Box<T> {
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         (**self).release(key, token).await
+    }
+}
+
+/// How [`DeduperExt::once`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Once<T> {
+    /// The key was free: the work ran and this is its result. The claim was committed when the
+    /// work succeeded and released when it failed.
+    Ran(T),
+    /// Another worker holds the key: the work did not run. Do not ack the source.
+    InFlight,
+    /// The key was finished before: the work did not run. Skip it and ack the source.
+    Done,
+}
+
+/// The claim → commit / release protocol, written once, for every [`Deduper`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cio_segment_sync::dedupe::{DeduperExt, MemoryDeduper, Once};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), cio_segment_sync::StoreError> {
+/// let dedupe = MemoryDeduper::default();
+/// let lease = Duration::from_secs(30);
+/// let sent = dedupe.once("msg-1", lease, || async { Ok::<_, std::io::Error>("sent") }).await?;
+/// assert!(matches!(sent, Once::Ran(Ok("sent"))));
+/// let again = dedupe.once("msg-1", lease, || async { Ok::<_, std::io::Error>("sent") }).await?;
+/// assert!(matches!(again, Once::Done));
+/// # Ok(())
+/// # }
+/// ```
+pub trait DeduperExt: Deduper {
+    /// Claims `key` for `lease` and, when it is free, runs `work`: on `Ok` the key is committed
+    /// (done), on `Err` released (so the source's retry runs it again). A failure to commit or
+    /// release is logged and does not change the answer: the work's result stands, and the
+    /// claim runs out with its lease.
+    ///
+    /// # Errors
+    ///
+    /// The claim itself failed ([`StoreError`]); the work did not run.
+    fn once<T, E, F, Fut>(
+        &self,
+        key: &str,
+        lease: Duration,
+        work: F,
+    ) -> impl Future<Output = Result<Once<Result<T, E>>, StoreError>> + Send
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: Send,
+    {
+        async move {
+            let token = match self.claim(key, lease).await? {
+                Claim::First(token) => token,
+                Claim::InFlight => return Ok(Once::InFlight),
+                Claim::Done => return Ok(Once::Done),
+            };
+            let result = work().await;
+            if result.is_ok() {
+                if let Err(error) = self.commit(key, &token).await {
+                    // Finished all the same. A redelivery before the lease runs out is answered
+                    // in flight; after it, it runs again (at least once).
+                    tracing::warn!(error = %error, "Could not record a finished item as done.");
+                }
+            } else if let Err(error) = self.release(key, &token).await {
+                // The claim runs out with its lease; the source's retry waits until then.
+                tracing::warn!(error = %error, "Could not release the claim of a failed item.");
+            }
+            Ok(Once::Ran(result))
+        }
+    }
+}
+
+impl<D: Deduper + ?Sized> DeduperExt for D {}
+
+#[cfg(test)]
+mod once_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct Failed;
+
+    #[tokio::test]
+    async fn a_success_is_committed_and_a_failure_released() {
+        let dedupe = MemoryDeduper::default();
+        let lease = Duration::from_secs(30);
+        let failed = dedupe
+            .once("k", lease, || async { Err::<(), _>(Failed) })
+            .await
+            .unwrap();
+        assert_eq!(failed, Once::Ran(Err(Failed)));
+        // Released: the retry runs.
+        let ok = dedupe
+            .once("k", lease, || async { Ok::<_, Failed>(7) })
+            .await
+            .unwrap();
+        assert_eq!(ok, Once::Ran(Ok(7)));
+        // Committed: a third delivery does not run.
+        let done = dedupe
+            .once("k", lease, || async { Ok::<_, Failed>(8) })
+            .await
+            .unwrap();
+        assert_eq!(done, Once::Done);
+    }
+
+    #[tokio::test]
+    async fn a_held_key_does_not_run_the_work() {
+        let dedupe = MemoryDeduper::default();
+        let lease = Duration::from_secs(30);
+        let Claim::First(_token) = dedupe.claim("k", lease).await.unwrap() else {
+            panic!("the key is free");
+        };
+        let mut ran = false;
+        let answer = dedupe
+            .once("k", lease, || {
+                ran = true;
+                async { Ok::<_, Failed>(()) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer, Once::InFlight);
+        assert!(!ran);
     }
 }

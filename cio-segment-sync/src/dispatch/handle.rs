@@ -12,6 +12,8 @@ use tokio::sync::{OwnedSemaphorePermit, TryAcquireError, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::config::OrderingKey;
+use super::retry::GiveUp;
+use super::sink::FailureKind;
 use super::sink::{EncodeError, Encoded, Sink};
 use super::stats::Stats;
 use super::worker::{Meta, Pending, Shared};
@@ -36,12 +38,39 @@ pub enum Delivery {
         /// the source if it can redeliver.
         recorded: bool,
     },
+    /// The dispatcher stopped retrying a failure that may pass (an outage or throttling that
+    /// outlasted the retry policy, an attempt that may have been sent to a sink whose server
+    /// does not de-duplicate). Nothing was recorded: the caller must not ack its source, so
+    /// the source redelivers it.
+    RetryLater {
+        /// Why the dispatcher stopped.
+        stopped: GiveUp,
+        /// The kind of the last failure.
+        last_kind: FailureKind,
+        /// The last failure, as its `Display` reads (no customer data).
+        last_error: String,
+        /// Requests made for it.
+        attempts: u32,
+    },
 }
 
 impl Delivery {
     /// Whether the server accepted the item.
     pub fn is_delivered(&self) -> bool {
         matches!(self, Delivery::Delivered { .. })
+    }
+
+    /// Whether the caller must have its source redeliver the item ([`Delivery::RetryLater`],
+    /// or a dead letter the sink failed to keep).
+    pub fn must_retry(&self) -> bool {
+        matches!(
+            self,
+            Delivery::RetryLater { .. }
+                | Delivery::DeadLettered {
+                    recorded: false,
+                    ..
+                }
+        )
     }
 }
 

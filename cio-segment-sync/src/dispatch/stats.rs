@@ -18,7 +18,7 @@ pub const LATENCY_BUCKETS: &[Duration] = &[
     Duration::from_secs(60),
 ];
 
-/// How long items took from submit to resolution (delivered or dead-lettered).
+/// How long items took from submit to resolution (delivered, dead-lettered or handed back).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LatencyHistogram {
@@ -47,6 +47,9 @@ pub struct Stats {
     pub dead_lettered: u64,
     /// Dead letters the dead-letter sink failed to keep (lost data).
     pub dead_letter_failures: u64,
+    /// Items handed back to their callers to retry later: the dispatcher stopped retrying a
+    /// failure that may pass ([`Delivery::RetryLater`](super::Delivery::RetryLater)).
+    pub retry_later: u64,
     /// Requests sent, retries included.
     pub attempts: u64,
     /// Of those, retries.
@@ -71,6 +74,7 @@ pub(crate) struct Counters {
     delivered: AtomicU64,
     dead_lettered: AtomicU64,
     dead_letter_failures: AtomicU64,
+    retry_later: AtomicU64,
     attempts: AtomicU64,
     retried_attempts: AtomicU64,
     splits: AtomicU64,
@@ -88,6 +92,7 @@ impl Counters {
             delivered: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             dead_letter_failures: AtomicU64::new(0),
+            retry_later: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
             retried_attempts: AtomicU64::new(0),
             splits: AtomicU64::new(0),
@@ -108,6 +113,7 @@ impl Counters {
             delivered: load(&self.delivered),
             dead_lettered: load(&self.dead_lettered),
             dead_letter_failures: load(&self.dead_letter_failures),
+            retry_later: load(&self.retry_later),
             attempts: load(&self.attempts),
             retried_attempts: load(&self.retried_attempts),
             splits: load(&self.splits),
@@ -129,6 +135,12 @@ impl Counters {
     pub(crate) fn delivered(&self, latency: Duration) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
         self.emit("cio_segment_sync_dispatch_delivered_total", 1);
+        self.observe(latency);
+    }
+
+    pub(crate) fn retry_later(&self, latency: Duration) {
+        self.retry_later.fetch_add(1, Ordering::Relaxed);
+        self.emit("cio_segment_sync_dispatch_retry_later_total", 1);
         self.observe(latency);
     }
 

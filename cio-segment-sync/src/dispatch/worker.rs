@@ -126,6 +126,25 @@ impl<S: Sink> Ctx<S> {
         });
     }
 
+    fn resolve_retry_later(
+        &self,
+        meta: Meta<S>,
+        stopped: GiveUp,
+        last_kind: FailureKind,
+        last_error: String,
+    ) {
+        self.shared
+            .counters
+            .retry_later(meta.submitted_at.elapsed());
+        // Dropped completions are fine: the caller stopped waiting and its source retries.
+        let _ = meta.tx.send(Delivery::RetryLater {
+            stopped,
+            last_kind,
+            last_error,
+            attempts: meta.attempts,
+        });
+    }
+
     async fn dead_letter(&self, entry: Encoded<S::Item>, meta: Meta<S>, reason: DeadLetterReason) {
         let item = serde_json::to_value(&entry.item).unwrap_or_else(|_| {
             // The item's Serialize impl refused (e.g. a map with non-string keys): keep the
@@ -565,9 +584,26 @@ async fn send_with_retries<S: Sink>(
                 return Some((entries, metas));
             }
             Decision::GiveUp(stopped) => {
-                let reason = give_up_reason(stopped, class, &failure);
-                for (entry, meta) in entries.into_iter().zip(metas) {
-                    ctx.dead_letter(entry, meta, reason.clone()).await;
+                match refusal_reason(stopped, class, &failure) {
+                    Some(reason) => {
+                        for (entry, meta) in entries.into_iter().zip(metas) {
+                            ctx.dead_letter(entry, meta, reason.clone()).await;
+                        }
+                    }
+                    None => {
+                        tracing::warn!(
+                            parent: &span,
+                            attempts = attempt,
+                            stopped = ?stopped,
+                            kind = ?class.kind,
+                            error = %failure.describe(),
+                            "Stopped retrying a failure that may pass; the callers must have their sources retry."
+                        );
+                        let last_error = failure.describe();
+                        for meta in metas {
+                            ctx.resolve_retry_later(meta, stopped, class.kind, last_error.clone());
+                        }
+                    }
                 }
                 return None;
             }
@@ -575,30 +611,28 @@ async fn send_with_retries<S: Sink>(
     }
 }
 
-fn give_up_reason<E: SinkError>(
+/// The dead-letter reason when the failure is a permanent refusal; `None` when it may pass and
+/// the items go back to their callers instead ([`Delivery::RetryLater`]).
+fn refusal_reason<E: SinkError>(
     stopped: GiveUp,
     class: Classification,
     failure: &AttemptError<E>,
-) -> DeadLetterReason {
+) -> Option<DeadLetterReason> {
     let answered = class.phase == SendPhase::ResponseReceived;
     match (stopped, class.kind) {
         (GiveUp::NotRetryable, FailureKind::Rejected) if answered => {
-            DeadLetterReason::RejectedByServer {
+            Some(DeadLetterReason::RejectedByServer {
                 message: failure
                     .server_message()
                     .unwrap_or_else(|| failure.describe()),
                 field: None,
-            }
+            })
         }
-        (GiveUp::NotRetryable, kind) => DeadLetterReason::Failed {
+        (GiveUp::NotRetryable, kind) => Some(DeadLetterReason::Failed {
             kind,
             error: failure.describe(),
-        },
-        (stopped, last_kind) => DeadLetterReason::RetriesExhausted {
-            stopped,
-            last_kind,
-            last_error: failure.describe(),
-        },
+        }),
+        _ => None,
     }
 }
 

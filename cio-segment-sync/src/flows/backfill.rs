@@ -17,7 +17,7 @@
 //!    (every page of a paged answer included) first takes a token from the [`RateLimiter`]; the
 //!    default is a [`GovernorLimiter`] at [`BackfillConfig::profile_requests_per_second`]
 //!    (default 100, Segment's documented default limit per space). A profile found by neither
-//!    is a skip ([`BackfillSkip::ProfileNotFound`]).
+//!    is a skip ([`SkipReason::NotFound`]).
 //! 3. **Mapping** — the traits, minus [`BackfillConfig::protected_traits`], become an
 //!    `identify` [`Message`] that runs through the same [`Mapper`] as the pipeline (by default
 //!    a [`ConfigMapper`] with [`BackfillConfig::mapping`]), written to the person as
@@ -53,7 +53,7 @@
 //!
 //! # Answers
 //!
-//! `Ok(outcome)` is finished (answer 2xx). An error's [`BackfillError::disposition`] says
+//! `Ok(outcome)` is finished (answer 2xx). An error's [`ack`](AckRule::ack) says
 //! whether Customer.io (or the host's queue) should retry: Profile API failures follow the
 //! client's classification ([`ClientError::is_retryable`], with [`BackfillError::retry_after`]
 //! when Segment asked for a delay), store and delivery failures are retried, and inputs that
@@ -116,10 +116,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
-use super::engagement::Disposition;
-use crate::dedupe::{Claim, Deduper};
-use crate::identity::{SkipReason, Target};
+use crate::dedupe::{Deduper, DeduperExt, Once};
+use crate::identity::Target;
 use crate::mapping::{Mapped, MappingConfig};
+use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
 use crate::pipeline::{
     ConfigMapper, Deliver, DeliverError, Delivered, MapError, Mapper, ordering_key,
 };
@@ -278,60 +278,7 @@ impl BackfillPerson {
     }
 }
 
-/// Why nothing was written. Carries no customer data.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum BackfillSkip {
-    /// The webhook event is not a subscription.
-    NotASubscription,
-    /// The event id was handled before (a Customer.io retry).
-    Duplicate,
-    /// The person has no identifier at all.
-    NoIdentity,
-    /// The person has nothing to look a profile up by (no id, and no email or email lookups
-    /// switched off).
-    NoLookupId,
-    /// Segment has no profile for the person.
-    ProfileNotFound,
-    /// The profile has no trait left to write (after the protected ones were removed).
-    NoTraits,
-    /// The mapping wrote nothing, for this reason.
-    Mapping(SkipReason),
-}
-
-impl fmt::Display for BackfillSkip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BackfillSkip::NotASubscription => f.write_str("the event is not a subscription"),
-            BackfillSkip::Duplicate => f.write_str("duplicate of a handled webhook event"),
-            BackfillSkip::NoIdentity => f.write_str("the person has no identifier"),
-            BackfillSkip::NoLookupId => f.write_str("nothing to look the profile up by"),
-            BackfillSkip::ProfileNotFound => f.write_str("Segment has no profile for the person"),
-            BackfillSkip::NoTraits => f.write_str("the profile has no trait to write"),
-            BackfillSkip::Mapping(reason) => write!(f, "mapping: {reason}"),
-        }
-    }
-}
-
-/// How a backfill ended. Every outcome is finished: answer 2xx / ack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BackfillOutcome {
-    /// Customer.io accepted the traits.
-    Delivered,
-    /// Nothing was written, for this reason.
-    Skipped {
-        /// Why.
-        reason: BackfillSkip,
-    },
-    /// The operations were given up and recorded in the dead-letter sink.
-    DeadLettered {
-        /// Why, without customer data.
-        reason: String,
-    },
-}
-
-/// The backfill did not finish. See [`BackfillError::disposition`].
+/// The backfill did not finish. See [`AckRule::ack`].
 ///
 /// No variant shows a customer id or email.
 #[derive(Debug, thiserror::Error)]
@@ -366,18 +313,21 @@ pub enum BackfillError {
     Delivery(#[source] DeliverError),
 }
 
-impl BackfillError {
-    /// What to answer the webhook (or whether the host's queue should redeliver).
-    pub fn disposition(&self) -> Disposition {
+impl AckRule for BackfillError {
+    /// [`Ack::Refuse`] for inputs that can never work and Profile API refusals no retry fixes;
+    /// [`Ack::RetryLater`] for everything that may pass.
+    fn ack(&self) -> Ack {
         match self {
-            BackfillError::Profile(error) if !error.is_retryable() => Disposition::Ack,
+            BackfillError::Profile(error) if !error.is_retryable() => Ack::Refuse,
             BackfillError::Lookup(_) | BackfillError::Message(_) | BackfillError::Mapping(_) => {
-                Disposition::Ack
+                Ack::Refuse
             }
-            _ => Disposition::RetryLater,
+            _ => Ack::RetryLater,
         }
     }
+}
 
+impl BackfillError {
     /// The delay Segment asked for (a `429`'s `Retry-After`), if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -419,18 +369,14 @@ struct Counters {
 }
 
 impl Counters {
-    fn record(&self, result: &Result<BackfillOutcome, BackfillError>) {
+    fn record(&self, result: &Result<Outcome, BackfillError>) {
         let counter = match result {
-            Ok(BackfillOutcome::Delivered) => &self.delivered,
-            Ok(BackfillOutcome::Skipped {
-                reason: BackfillSkip::Duplicate,
-            }) => &self.duplicates,
-            Ok(BackfillOutcome::Skipped {
-                reason: BackfillSkip::ProfileNotFound,
-            }) => &self.not_found,
-            Ok(BackfillOutcome::Skipped { .. }) => &self.skipped,
-            Ok(BackfillOutcome::DeadLettered { .. }) => &self.dead_lettered,
-            Err(error) if error.disposition() == Disposition::RetryLater => &self.retry_later,
+            Ok(Outcome::Delivered) => &self.delivered,
+            Ok(Outcome::Skipped(SkipReason::Duplicate)) => &self.duplicates,
+            Ok(Outcome::Skipped(SkipReason::NotFound)) => &self.not_found,
+            Ok(Outcome::Skipped(_)) => &self.skipped,
+            Ok(Outcome::DeadLettered(_)) => &self.dead_lettered,
+            Err(error) if error.ack() == Ack::RetryLater => &self.retry_later,
             Err(_) => &self.unusable,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -537,72 +483,45 @@ impl BackfillFlow {
     }
 
     /// Handles a (verified) reporting-webhook event: a `subscribed` metric is backfilled once
-    /// per `event_id`; anything else is skipped with [`BackfillSkip::NotASubscription`].
-    pub async fn on_event(&self, event: &ReportingEvent) -> Result<BackfillOutcome, BackfillError> {
+    /// per `event_id`; anything else is skipped with [`SkipReason::Filtered`].
+    pub async fn on_event(&self, event: &ReportingEvent) -> Result<Outcome, BackfillError> {
         let span = tracing::debug_span!("backfill_event", metric = event.metric.as_str());
         let result = self.on_event_inner(event).instrument(span).await;
         self.counters.record(&result);
         result
     }
 
-    async fn on_event_inner(
-        &self,
-        event: &ReportingEvent,
-    ) -> Result<BackfillOutcome, BackfillError> {
+    async fn on_event_inner(&self, event: &ReportingEvent) -> Result<Outcome, BackfillError> {
         if event.metric != Metric::Subscribed {
-            return Ok(BackfillOutcome::Skipped {
-                reason: BackfillSkip::NotASubscription,
-            });
+            return Ok(Outcome::Skipped(SkipReason::Filtered));
         }
         let key = format!("{DEDUPE_KEY_PREFIX}{}", event.event_id);
         let lease = Duration::from_secs(self.config.lease_seconds);
-        let token = match self
+        let person = BackfillPerson::from_event(event);
+        let answer = self
             .deduper
-            .claim(&key, lease)
+            .once(&key, lease, || self.backfill_inner(&person))
             .await
-            .map_err(BackfillError::Dedupe)?
-        {
-            Claim::First(token) => token,
-            Claim::InFlight => return Err(BackfillError::InFlight),
-            Claim::Done => {
-                return Ok(BackfillOutcome::Skipped {
-                    reason: BackfillSkip::Duplicate,
-                });
-            }
-        };
-        let result = self
-            .backfill_inner(&BackfillPerson::from_event(event))
-            .await;
-        // Committed when finished, released after any error (the pipeline's rule).
-        if result.is_ok() {
-            if let Err(error) = self.deduper.commit(&key, &token).await {
-                // Finished all the same; a later retry writes the same traits again.
-                tracing::warn!(error = %error, "Could not record a backfill event as done.");
-            }
-        } else if let Err(error) = self.deduper.release(&key, &token).await {
-            tracing::warn!(error = %error, "Could not release the claim of a failed backfill.");
+            .map_err(BackfillError::Dedupe)?;
+        match answer {
+            Once::Ran(result) => result,
+            Once::InFlight => Err(BackfillError::InFlight),
+            Once::Done => Ok(Outcome::Skipped(SkipReason::Duplicate)),
         }
-        result
     }
 
     /// Reads `person`'s traits from the Profile API and writes them to Customer.io.
-    pub async fn backfill(
-        &self,
-        person: &BackfillPerson,
-    ) -> Result<BackfillOutcome, BackfillError> {
+    pub async fn backfill(&self, person: &BackfillPerson) -> Result<Outcome, BackfillError> {
         let span = tracing::debug_span!("backfill");
         let result = self.backfill_inner(person).instrument(span).await;
         self.counters.record(&result);
         result
     }
 
-    async fn backfill_inner(
-        &self,
-        person: &BackfillPerson,
-    ) -> Result<BackfillOutcome, BackfillError> {
-        let skip = |reason| Ok(BackfillOutcome::Skipped { reason });
+    async fn backfill_inner(&self, person: &BackfillPerson) -> Result<Outcome, BackfillError> {
+        let skip = |reason| Ok(Outcome::Skipped(reason));
         let Some(identifier) = person.identifier() else {
-            return skip(BackfillSkip::NoIdentity);
+            return skip(SkipReason::NoIdentity);
         };
         let mut lookups = Vec::with_capacity(2);
         if let Some(id) = &person.id {
@@ -614,7 +533,7 @@ impl BackfillFlow {
             lookups.push(ExternalId::email(email.as_str()).map_err(BackfillError::Lookup)?);
         }
         if lookups.is_empty() {
-            return skip(BackfillSkip::NoLookupId);
+            return skip(SkipReason::NoIdentity);
         }
         let mut found = None;
         for lookup in &lookups {
@@ -625,11 +544,11 @@ impl BackfillFlow {
         }
         let Some(mut traits) = found else {
             tracing::debug!("No Segment profile for a new subscriber.");
-            return skip(BackfillSkip::ProfileNotFound);
+            return skip(SkipReason::NotFound);
         };
         traits.retain(|key, _| !self.config.protected_traits.contains(key));
         if traits.is_empty() {
-            return skip(BackfillSkip::NoTraits);
+            return skip(SkipReason::NothingToWrite);
         }
 
         let target = Target::Person {
@@ -643,8 +562,8 @@ impl BackfillFlow {
             .map_err(BackfillError::Mapping)?
         {
             Mapped::Operations(operations) if !operations.is_empty() => operations,
-            Mapped::Operations(_) => return skip(BackfillSkip::Mapping(SkipReason::Filtered)),
-            Mapped::Skip(reason) => return skip(BackfillSkip::Mapping(reason)),
+            Mapped::Operations(_) => return skip(SkipReason::Filtered),
+            Mapped::Skip(reason) => return skip(reason),
         };
         // A person target always has an ordering key.
         let key = ordering_key(&target).unwrap_or_default();
@@ -654,8 +573,8 @@ impl BackfillFlow {
             .await
             .map_err(BackfillError::Delivery)?
         {
-            Delivered::Accepted => Ok(BackfillOutcome::Delivered),
-            Delivered::DeadLettered { reason } => Ok(BackfillOutcome::DeadLettered { reason }),
+            Delivered::Accepted => Ok(Outcome::Delivered),
+            Delivered::DeadLettered(reason) => Ok(Outcome::DeadLettered(reason)),
         }
     }
 
@@ -816,18 +735,12 @@ mod tests {
     }
 
     #[test]
-    fn dispositions() {
+    fn errors_follow_the_one_ack_rule() {
+        assert_eq!(BackfillError::InFlight.ack(), Ack::RetryLater);
+        assert_eq!(BackfillError::Paging("x").ack(), Ack::RetryLater);
         assert_eq!(
-            BackfillError::InFlight.disposition(),
-            Disposition::RetryLater
-        );
-        assert_eq!(
-            BackfillError::Paging("x").disposition(),
-            Disposition::RetryLater
-        );
-        assert_eq!(
-            BackfillError::Lookup(ExternalIdError::EmptyValue).disposition(),
-            Disposition::Ack
+            BackfillError::Lookup(ExternalIdError::EmptyValue).ack(),
+            Ack::Refuse
         );
         assert_eq!(BackfillError::InFlight.retry_after(), None);
     }

@@ -291,6 +291,10 @@ pub enum DeliveryFailure {
     /// The dispatcher dropped the operation unresolved (its worker stopped).
     #[error("the dispatcher dropped the operation without delivering it")]
     Dropped,
+    /// The dispatcher stopped retrying a failure that may pass (Customer.io down for longer
+    /// than the retry policy); the next scan tries the person again.
+    #[error("the delivery engine stopped retrying a failure that may pass")]
+    RetryLater,
 }
 
 /// Delivers Customer.io operations about one person and says whether every one was accepted.
@@ -341,6 +345,7 @@ impl<S: Sink<Item = Operation>> OperationDeliverer for DispatcherHandle<S> {
                 Ok(Delivery::DeadLettered { reason, .. }) => {
                     return Err(DeliveryFailure::DeadLettered(reason.label()));
                 }
+                Ok(Delivery::RetryLater { .. }) => return Err(DeliveryFailure::RetryLater),
                 Err(_) => return Err(DeliveryFailure::Dropped),
             }
         }

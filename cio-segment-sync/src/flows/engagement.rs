@@ -29,14 +29,14 @@
 //!
 //! # What the host answers
 //!
-//! Every result has a [`Disposition`] with an HTTP status:
+//! Every answer follows the crate's one ack rule ([`crate::outcome`]); for Customer.io it means:
 //!
-//! | result | disposition | status |
+//! | result | [`Ack`] | status |
 //! |---|---|---|
-//! | [`EngagementOutcome::Delivered`], [`EngagementOutcome::Skipped`], [`EngagementOutcome::DeadLettered`] | [`Disposition::Ack`] | 200 |
-//! | [`EngagementError::Payload`], [`EngagementError::Translate`] (authentic but unusable: every retry would fail the same way; keep the body for a human) | [`Disposition::Ack`] | 200 |
-//! | [`EngagementError::InFlight`], [`EngagementError::Store`], [`EngagementError::Delivery`] | [`Disposition::RetryLater`] | 503 |
-//! | [`EngagementError::Signature`] | [`Disposition::Refuse`] | 401 |
+//! | [`Outcome::Delivered`], [`Outcome::Skipped`], [`Outcome::DeadLettered`] | — (finished) | 200 |
+//! | [`EngagementError::Payload`], [`EngagementError::Translate`] (authentic but unusable: every retry would fail the same way; keep the body for a human) | [`Ack::Refuse`] | 200 |
+//! | [`EngagementError::InFlight`], [`EngagementError::Store`], [`EngagementError::Delivery`] | [`Ack::RetryLater`] | 503 |
+//! | [`EngagementError::Signature`] | [`Ack::Refuse`] | 401 |
 //!
 //! Customer.io holds back later events of a webhook while one is failing, and waits an hour
 //! after some statuses (`429`, `500`, `502`, …); `503` is not among them, so a retry-later answer
@@ -65,7 +65,7 @@
 //! | `sms_replied` | `SMS Received` | this crate |
 //!
 //! Any other pair (email `sent`, push `clicked`, in-app, Slack, …) is skipped with
-//! [`EngagementSkip::NotMapped`] unless [`EngagementConfig::names`] gives it a name.
+//! [`SkipReason::NotMapped`] unless [`EngagementConfig::names`] gives it a name.
 //! [`EngagementConfig::names`] adds and replaces entries, [`EngagementConfig::disable`]
 //! removes them, and [`EngagementConfig::replace_default_names`] drops the default table so
 //! `names` is the whole table.
@@ -75,7 +75,7 @@
 //! `userId` is the person's Customer.io `id` (`data.identifiers.id`, else the deprecated
 //! `data.customer_id`). Without one, [`WithoutUserId`] decides: the person's email as
 //! `anonymousId` (default; what Customer.io's own Segment integration does) or a skip with
-//! [`EngagementSkip::NoUserId`].
+//! [`SkipReason::AnonymousNotAllowed`].
 //!
 //! # Properties and context
 //!
@@ -162,10 +162,11 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
-use crate::dedupe::{Claim, ClaimToken, Deduper};
+use crate::dedupe::{Deduper, DeduperExt, Once};
 use crate::dispatch::sinks::SegmentTrackingSink;
 use crate::dispatch::{Delivery, DispatcherHandle, FailureKind, OrderingKey, Sink, SubmitError};
 use crate::loop_guard::LoopGuard;
+use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
 use crate::store::StoreError;
 
 /// The namespace of the UUID v5 `messageId`s derived from Customer.io `event_id`s. Fixed
@@ -222,7 +223,7 @@ pub enum WithoutUserId {
     /// does this); skip it when there is no email either. The default.
     #[default]
     AnonymousEmail,
-    /// Skip it ([`EngagementSkip::NoUserId`]).
+    /// Skip it ([`SkipReason::AnonymousNotAllowed`]).
     Skip,
 }
 
@@ -329,84 +330,6 @@ pub enum EngagementConfigError {
     ZeroLease,
 }
 
-/// Why a webhook event was not sent to Segment. Carries no customer data.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum EngagementSkip {
-    /// The event id was handled before (a Customer.io retry).
-    Duplicate,
-    /// The name table has no entry for this `<object_type>_<metric>` key (or it is disabled).
-    NotMapped {
-        /// The key, e.g. `email_sent`.
-        key: String,
-    },
-    /// The person has no Customer.io `id` and [`WithoutUserId::Skip`] is configured.
-    NoUserId,
-    /// The person has neither an `id` nor an email (e.g. they were deleted).
-    NoIdentity,
-}
-
-impl fmt::Display for EngagementSkip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EngagementSkip::Duplicate => f.write_str("duplicate of a handled webhook event"),
-            EngagementSkip::NotMapped { key } => write!(f, "no Segment event is mapped to {key}"),
-            EngagementSkip::NoUserId => {
-                f.write_str("the person has no id and anonymous events are switched off")
-            }
-            EngagementSkip::NoIdentity => f.write_str("the person has neither an id nor an email"),
-        }
-    }
-}
-
-/// How a webhook ended. Every outcome means: answer Customer.io with 2xx.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EngagementOutcome {
-    /// Segment accepted the event.
-    Delivered,
-    /// Nothing was sent, for this reason.
-    Skipped {
-        /// Why.
-        reason: EngagementSkip,
-    },
-    /// The event was given up and recorded in the dead-letter sink.
-    DeadLettered {
-        /// Why, without customer data (the dead-letter reason's label).
-        reason: String,
-    },
-}
-
-impl EngagementOutcome {
-    /// Always [`Disposition::Ack`].
-    pub fn disposition(&self) -> Disposition {
-        Disposition::Ack
-    }
-}
-
-/// What to answer the webhook's sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Disposition {
-    /// The event is finished (or can never be used): answer 2xx.
-    Ack,
-    /// Not finished; the sender should retry.
-    RetryLater,
-    /// The request is not authentic.
-    Refuse,
-}
-
-impl Disposition {
-    /// The HTTP status: 200, 503 or 401.
-    pub fn http_status(self) -> u16 {
-        match self {
-            Disposition::Ack => 200,
-            Disposition::RetryLater => 503,
-            Disposition::Refuse => 401,
-        }
-    }
-}
-
 /// What an [`EngagementFlow`] did so far: one count per way a webhook ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -439,18 +362,16 @@ struct Counters {
 }
 
 impl Counters {
-    fn record(&self, result: &Result<EngagementOutcome, EngagementError>) {
+    fn record(&self, result: &Result<Outcome, EngagementError>) {
         let counter = match result {
-            Ok(EngagementOutcome::Delivered) => &self.delivered,
-            Ok(EngagementOutcome::Skipped {
-                reason: EngagementSkip::Duplicate,
-            }) => &self.duplicates,
-            Ok(EngagementOutcome::Skipped { .. }) => &self.skipped,
-            Ok(EngagementOutcome::DeadLettered { .. }) => &self.dead_lettered,
-            Err(error) => match error.disposition() {
-                Disposition::Refuse => &self.refused,
-                Disposition::RetryLater => &self.retry_later,
-                Disposition::Ack => &self.unusable,
+            Ok(Outcome::Delivered) => &self.delivered,
+            Ok(Outcome::Skipped(SkipReason::Duplicate)) => &self.duplicates,
+            Ok(Outcome::Skipped(_)) => &self.skipped,
+            Ok(Outcome::DeadLettered(_)) => &self.dead_lettered,
+            Err(EngagementError::Signature(_)) => &self.refused,
+            Err(error) => match error.ack() {
+                Ack::RetryLater => &self.retry_later,
+                Ack::Refuse => &self.unusable,
             },
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -501,7 +422,7 @@ pub enum TranslateError {
     Message(#[source] segment_model::Error),
 }
 
-/// The webhook is not finished, or was refused. See [`EngagementError::disposition`].
+/// The webhook is not finished, or was refused. See [`AckRule::ack`].
 ///
 /// No variant shows a customer id or email.
 #[derive(Debug, thiserror::Error)]
@@ -534,15 +455,19 @@ pub enum EngagementError {
     Delivery(&'static str),
 }
 
-impl EngagementError {
-    /// What to answer Customer.io.
-    pub fn disposition(&self) -> Disposition {
+impl AckRule for EngagementError {
+    /// [`Ack::Refuse`] for a request that is not authentic or an event that can never be used
+    /// (every retry would fail the same way), [`Ack::RetryLater`] otherwise. The Customer.io
+    /// endpoint answers a refused *authentic* event 200 and keeps it as a dead letter (a `4xx`
+    /// pauses Customer.io's webhooks), a failed signature 401.
+    fn ack(&self) -> Ack {
         match self {
-            EngagementError::Signature(_) => Disposition::Refuse,
-            EngagementError::Payload(_) | EngagementError::Translate(_) => Disposition::Ack,
+            EngagementError::Signature(_)
+            | EngagementError::Payload(_)
+            | EngagementError::Translate(_) => Ack::Refuse,
             EngagementError::InFlight
             | EngagementError::Store { .. }
-            | EngagementError::Delivery(_) => Disposition::RetryLater,
+            | EngagementError::Delivery(_) => Ack::RetryLater,
         }
     }
 }
@@ -554,7 +479,7 @@ pub enum Translated {
     /// Send this message (not stamped yet). Boxed: a message is large next to a skip.
     Message(Box<Message>),
     /// Send nothing.
-    Skip(EngagementSkip),
+    Skip(SkipReason),
 }
 
 /// One webhook request as received: the raw values of the two signature headers (named by
@@ -653,7 +578,7 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
         &self,
         request: SignedRequest<'_>,
         now: SystemTime,
-    ) -> Result<EngagementOutcome, EngagementError> {
+    ) -> Result<Outcome, EngagementError> {
         let result = match self.verify(request, now) {
             Ok(event) => self.process_inner(&event).await,
             Err(error) => Err(error),
@@ -666,7 +591,7 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
     pub async fn receive_now(
         &self,
         request: SignedRequest<'_>,
-    ) -> Result<EngagementOutcome, EngagementError> {
+    ) -> Result<Outcome, EngagementError> {
         self.receive(request, SystemTime::now()).await
     }
 
@@ -683,19 +608,13 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
 
     /// Processes an event that was already verified and decoded: dedupe, translate, stamp,
     /// deliver.
-    pub async fn process(
-        &self,
-        event: &ReportingEvent,
-    ) -> Result<EngagementOutcome, EngagementError> {
+    pub async fn process(&self, event: &ReportingEvent) -> Result<Outcome, EngagementError> {
         let result = self.process_inner(event).await;
         self.counters.record(&result);
         result
     }
 
-    async fn process_inner(
-        &self,
-        event: &ReportingEvent,
-    ) -> Result<EngagementOutcome, EngagementError> {
+    async fn process_inner(&self, event: &ReportingEvent) -> Result<Outcome, EngagementError> {
         let span = tracing::debug_span!(
             "engagement_process",
             object_type = event.object_type.as_str(),
@@ -704,61 +623,33 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
         self.claim_and_run(event).instrument(span).await
     }
 
-    async fn claim_and_run(
-        &self,
-        event: &ReportingEvent,
-    ) -> Result<EngagementOutcome, EngagementError> {
+    async fn claim_and_run(&self, event: &ReportingEvent) -> Result<Outcome, EngagementError> {
         let key = format!("{DEDUPE_KEY_PREFIX}{}", event.event_id);
-        let token = match self
+        // Committed when the event is finished (an outcome), released after any error, as the
+        // pipeline does: a retry of an event that failed is tried again (and fails the same way
+        // if the failure is permanent, which costs nothing and lets a fixed configuration
+        // through).
+        let answer = self
             .deduper
-            .claim(&key, self.config.lease())
+            .once(&key, self.config.lease(), || self.run(event))
             .await
             .map_err(|source| EngagementError::Store {
                 step: FlowStep::Dedupe,
                 source,
-            })? {
-            Claim::First(token) => token,
-            Claim::InFlight => return Err(EngagementError::InFlight),
-            Claim::Done => {
-                return Ok(EngagementOutcome::Skipped {
-                    reason: EngagementSkip::Duplicate,
-                });
-            }
-        };
-        let result = self.run(event).await;
-        self.finish(&key, &token, &result).await;
-        result
-    }
-
-    /// Commits the claim when the event is finished (an outcome), releases it after any error,
-    /// as the pipeline does: a retry of an event that failed is tried again (and fails the same
-    /// way if the failure is permanent, which costs nothing and lets a fixed configuration
-    /// through).
-    async fn finish(
-        &self,
-        key: &str,
-        token: &ClaimToken,
-        result: &Result<EngagementOutcome, EngagementError>,
-    ) {
-        let finished = result.is_ok();
-        if finished {
-            if let Err(error) = self.deduper.commit(key, token).await {
-                // The event is finished all the same; a retry arriving later is sent again and
-                // Segment de-duplicates it by its messageId.
-                tracing::warn!(error = %error, "Could not record a webhook event as done.");
-            }
-        } else if let Err(error) = self.deduper.release(key, token).await {
-            // The claim runs out with its lease; Customer.io's retry waits until then.
-            tracing::warn!(error = %error, "Could not release the claim of a failed webhook event.");
+            })?;
+        match answer {
+            Once::Ran(result) => result,
+            Once::InFlight => Err(EngagementError::InFlight),
+            Once::Done => Ok(Outcome::Skipped(SkipReason::Duplicate)),
         }
     }
 
-    async fn run(&self, event: &ReportingEvent) -> Result<EngagementOutcome, EngagementError> {
+    async fn run(&self, event: &ReportingEvent) -> Result<Outcome, EngagementError> {
         let mut message = match self.translate(event).map_err(EngagementError::Translate)? {
             Translated::Message(message) => *message,
             Translated::Skip(reason) => {
                 tracing::debug!(%reason, "Skipped a webhook event.");
-                return Ok(EngagementOutcome::Skipped { reason });
+                return Ok(Outcome::Skipped(reason));
             }
         };
         self.loop_guard
@@ -790,18 +681,19 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
             Err(_) => return Err(EngagementError::Delivery("the dispatcher is closed")),
         };
         match completion.await {
-            Ok(Delivery::Delivered { .. }) => Ok(EngagementOutcome::Delivered),
+            Ok(Delivery::Delivered { .. }) => Ok(Outcome::Delivered),
             Ok(Delivery::DeadLettered {
                 reason,
                 recorded: true,
                 ..
-            }) => Ok(EngagementOutcome::DeadLettered {
-                reason: reason.label().to_owned(),
-            }),
+            }) => Ok(Outcome::DeadLettered(reason)),
             Ok(Delivery::DeadLettered {
                 recorded: false, ..
             }) => Err(EngagementError::Delivery(
                 "the event was given up but its dead letter was not recorded",
+            )),
+            Ok(Delivery::RetryLater { .. }) => Err(EngagementError::Delivery(
+                "the delivery engine stopped retrying a failure that may pass",
             )),
             Err(_) => Err(EngagementError::Delivery(
                 "the dispatcher dropped the event",
@@ -815,18 +707,15 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
         message: &Message,
         reason: DeadLetterReason,
         key: OrderingKey,
-    ) -> Result<EngagementOutcome, EngagementError> {
-        let label = reason.label();
+    ) -> Result<Outcome, EngagementError> {
         let item = serde_json::to_value(message)
             .map_err(|_| EngagementError::Delivery("the refused event could not be serialised"))?;
-        let mut entry = DeadLetter::new(self.dispatcher.sink.name(), item, reason, 0);
+        let mut entry = DeadLetter::new(self.dispatcher.sink.name(), item, reason.clone(), 0);
         entry.ordering_key = Some(key.get());
         self.dead_letters.record(entry).await.map_err(|_| {
             EngagementError::Delivery("the refused event's dead letter was not recorded")
         })?;
-        Ok(EngagementOutcome::DeadLettered {
-            reason: label.to_owned(),
-        })
+        Ok(Outcome::DeadLettered(reason))
     }
 
     /// The Segment event for `event`, or why there is none. Pure: no I/O, no clock. The message
@@ -847,9 +736,10 @@ fn translate_with(
     event: &ReportingEvent,
 ) -> Result<Translated, TranslateError> {
     let Some(name) = config.event_name(&event.object_type, &event.metric) else {
-        return Ok(Translated::Skip(EngagementSkip::NotMapped {
-            key: format!("{}_{}", event.object_type, event.metric),
-        }));
+        return Ok(Translated::Skip(SkipReason::NotMapped(format!(
+            "{}_{}",
+            event.object_type, event.metric
+        ))));
     };
     let person = event.person_identifiers();
     let instant =
@@ -861,9 +751,9 @@ fn translate_with(
         (Some(id), _, _) => builder.user_id(id),
         (None, Some(email), WithoutUserId::AnonymousEmail) => builder.anonymous_id(email),
         (None, Some(_), WithoutUserId::Skip) => {
-            return Ok(Translated::Skip(EngagementSkip::NoUserId));
+            return Ok(Translated::Skip(SkipReason::AnonymousNotAllowed));
         }
-        (None, None, _) => return Ok(Translated::Skip(EngagementSkip::NoIdentity)),
+        (None, None, _) => return Ok(Translated::Skip(SkipReason::NoIdentity)),
     };
     let data = &event.data;
     let is_email = matches!(event.object_type, ObjectType::Email | ObjectType::Customer);
@@ -1158,7 +1048,7 @@ mod tests {
         };
         assert_eq!(
             translate(&skip, event("email", "opened", data)),
-            Translated::Skip(EngagementSkip::NoUserId)
+            Translated::Skip(SkipReason::AnonymousNotAllowed)
         );
         assert_eq!(
             translate(
@@ -1169,16 +1059,14 @@ mod tests {
                     json!({"identifiers": {"id": "", "email": null}})
                 )
             ),
-            Translated::Skip(EngagementSkip::NoIdentity)
+            Translated::Skip(SkipReason::NoIdentity)
         );
         assert_eq!(
             translate(
                 &EngagementConfig::default(),
                 event("email", "sent", json!({"identifiers": {"id": "u"}}))
             ),
-            Translated::Skip(EngagementSkip::NotMapped {
-                key: "email_sent".into()
-            })
+            Translated::Skip(SkipReason::NotMapped("email_sent".into()))
         );
     }
 
@@ -1247,21 +1135,19 @@ mod tests {
     }
 
     #[test]
-    fn dispositions_map_to_statuses() {
+    fn errors_follow_the_one_ack_rule() {
         assert_eq!(
-            EngagementOutcome::Delivered.disposition().http_status(),
-            200
+            EngagementError::Signature(SignatureError::Mismatch).ack(),
+            Ack::Refuse
+        );
+        assert_eq!(EngagementError::InFlight.ack(), Ack::RetryLater);
+        assert_eq!(
+            EngagementError::Delivery("the dispatcher is closed").ack(),
+            Ack::RetryLater
         );
         assert_eq!(
-            EngagementError::Signature(SignatureError::Mismatch)
-                .disposition()
-                .http_status(),
-            401
-        );
-        assert_eq!(EngagementError::InFlight.disposition().http_status(), 503);
-        assert_eq!(
-            EngagementError::Translate(TranslateError::Timestamp).disposition(),
-            Disposition::Ack
+            EngagementError::Translate(TranslateError::Timestamp).ack(),
+            Ack::Refuse
         );
     }
 

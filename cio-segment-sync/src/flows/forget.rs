@@ -297,9 +297,7 @@ impl ForgetFlow {
     /// touching any store. Ack the source on `Ok`, as for any [`Pipeline`].
     pub async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
         if deletion_action(message).is_none() {
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::Filtered,
-            });
+            return Ok(Outcome::Skipped(SkipReason::Filtered));
         }
         self.pipeline.process(message).await
     }
@@ -340,7 +338,7 @@ impl ForgetFlow {
             .map_err(ForgetError::Delivery)?
         {
             Delivered::Accepted => {}
-            Delivered::DeadLettered { reason } => return Ok(Outcome::DeadLettered { reason }),
+            Delivered::DeadLettered(reason) => return Ok(Outcome::DeadLettered(reason)),
         }
         self.identity
             .forget(&person)

@@ -8,7 +8,9 @@ use customerio_client::track::v2::Operation;
 
 use super::steps::{Deliver, DeliverError, Delivered};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
-use crate::dispatch::{Delivery, DispatcherHandle, FailureKind, OrderingKey, Sink, SubmitError};
+use crate::dispatch::{
+    Delivery, DispatcherHandle, FailureKind, GiveUp, OrderingKey, Sink, SubmitError,
+};
 
 /// [`Deliver`] through a [`Dispatcher`](crate::dispatch::Dispatcher) of Track v2 operations
 /// (usually a [`CustomerIoBatchSink`](crate::dispatch::sinks::CustomerIoBatchSink)).
@@ -17,13 +19,13 @@ use crate::dispatch::{Delivery, DispatcherHandle, FailureKind, OrderingKey, Sink
 /// reach Customer.io in order), then every completion is awaited:
 ///
 /// - all delivered → [`Delivered::Accepted`];
-/// - some dead-lettered by the dispatcher and recorded → [`Delivered::DeadLettered`], the reason
-///   listing each operation's index and the reason's data-free label
-///   (e.g. `operation 1: rejected_by_server`);
+/// - some refused for good by the server and recorded → [`Delivered::DeadLettered`] with the
+///   first refused operation's reason;
 /// - an operation the dispatcher refuses at submit because no request could ever carry it (too
 ///   large, or not encodable) is recorded in `dead_letters` here — the dispatcher hands such
 ///   items back instead of recording them — and counts as dead-lettered;
-/// - a closed dispatcher, a completion dropped unresolved, or a dead letter that could not be
+/// - the dispatcher stopped retrying a failure that may pass ([`Delivery::RetryLater`]), a
+///   closed dispatcher, a completion dropped unresolved, or a dead letter that could not be
 ///   recorded → [`DeliverError`]: the source must retry. Operations submitted before the failure
 ///   may still be delivered; the retry sends them again (Customer.io applies an event `id` once;
 ///   identify is an upsert).
@@ -119,6 +121,17 @@ struct NotDelivered;
 #[error("an operation was given up but its dead letter was not recorded")]
 struct DeadLetterLost;
 
+/// The dispatcher stopped retrying a failure that may pass.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the delivery engine stopped retrying ({stopped:?} after {attempts} attempts): {last_error}"
+)]
+struct StoppedRetrying {
+    stopped: GiveUp,
+    attempts: u32,
+    last_error: String,
+}
+
 #[async_trait]
 impl<S: Sink<Item = Operation>> Deliver for DispatchDeliver<S> {
     async fn deliver(
@@ -128,46 +141,57 @@ impl<S: Sink<Item = Operation>> Deliver for DispatchDeliver<S> {
     ) -> Result<Delivered, DeliverError> {
         let key = OrderingKey::new(ordering_key);
         let mut pending = Vec::with_capacity(operations.len());
-        let mut given_up: Vec<String> = Vec::new();
-        for (index, operation) in operations.into_iter().enumerate() {
+        let mut refused: Option<DeadLetterReason> = None;
+        for operation in operations {
             match self.handle.submit(operation, Some(key)).await {
-                Ok(completion) => pending.push((index, completion)),
+                Ok(completion) => pending.push(completion),
                 Err(SubmitError::TooLarge { item, bytes, limit }) => {
-                    self.refuse(&item, DeadLetterReason::TooLarge { bytes, limit }, key)
-                        .await?;
-                    given_up.push(format!("operation {index}: too_large"));
+                    let reason = DeadLetterReason::TooLarge { bytes, limit };
+                    self.refuse(&item, reason.clone(), key).await?;
+                    refused.get_or_insert(reason);
                 }
                 Err(SubmitError::Encode { item, source }) => {
                     let reason = DeadLetterReason::Failed {
                         kind: FailureKind::Permanent,
                         error: source.to_string(),
                     };
-                    self.refuse(&item, reason, key).await?;
-                    given_up.push(format!("operation {index}: not_encodable"));
+                    self.refuse(&item, reason.clone(), key).await?;
+                    refused.get_or_insert(reason);
                 }
                 Err(_) => return Err(DeliverError::new(NotDelivered)),
             }
         }
-        for (index, completion) in pending {
+        for completion in pending {
             match completion.await {
                 Ok(Delivery::Delivered { .. }) => {}
                 Ok(Delivery::DeadLettered {
                     reason,
                     recorded: true,
                     ..
-                }) => given_up.push(format!("operation {index}: {}", reason.label())),
+                }) => {
+                    refused.get_or_insert(reason);
+                }
                 Ok(Delivery::DeadLettered {
                     recorded: false, ..
                 }) => return Err(DeliverError::new(DeadLetterLost)),
+                Ok(Delivery::RetryLater {
+                    stopped,
+                    attempts,
+                    last_error,
+                    ..
+                }) => {
+                    return Err(DeliverError::new(StoppedRetrying {
+                        stopped,
+                        attempts,
+                        last_error,
+                    }));
+                }
                 Err(_) => return Err(DeliverError::new(NotDelivered)),
             }
         }
-        if given_up.is_empty() {
-            Ok(Delivered::Accepted)
-        } else {
-            Ok(Delivered::DeadLettered {
-                reason: given_up.join("; "),
-            })
-        }
+        Ok(match refused {
+            None => Delivered::Accepted,
+            Some(reason) => Delivered::DeadLettered(reason),
+        })
     }
 }

@@ -25,20 +25,22 @@
 //! | what happened | claim | result |
 //! |---|---|---|
 //! | another worker holds the messageId | — | `Err(InFlight)` |
-//! | the messageId was finished before | — | `Ok(Skipped { Duplicate })` |
-//! | the loop guard recognises an echo | commit | `Ok(Skipped { OwnEcho })` |
-//! | identity or mapping says skip | commit | `Ok(Skipped { reason })` |
+//! | the messageId was finished before | — | `Ok(Skipped(Duplicate))` |
+//! | the loop guard recognises an echo | commit | `Ok(Skipped(OwnEcho))` |
+//! | identity or mapping says skip | commit | `Ok(Skipped(reason))` |
 //! | Customer.io accepted the operations | commit | `Ok(Delivered)` |
 //! | … but the resolver's follow-up ([`delivered`](crate::identity::IdentityResolver::delivered): writing identity links, forgetting a deleted person) failed | release | `Err(Store)` |
-//! | the operations were dead-lettered | commit | `Ok(DeadLettered { reason })` |
-//! | delivery failed otherwise (queue closed, item dropped) | release | `Err(Delivery)` |
+//! | the operations were refused for good and dead-lettered | commit | `Ok(DeadLettered(reason))` |
+//! | delivery did not finish (the engine stopped retrying an outage, queue closed, item dropped) | release | `Err(Delivery)` |
 //! | a store failed | release | `Err(Store)` |
 //! | the message cannot be mapped | release | `Err(Mapping)` (not retryable) |
 //!
-//! A dead-lettered message is committed: the delivery engine already retried it as long as it
-//! was allowed to and recorded it with its reason, so the source's retry would only repeat the
-//! failure; replay it from the dead-letter sink instead. A released claim lets the source's retry
-//! through: a failed delivery followed by a retry is delivered, never skipped as a duplicate.
+//! A dead-lettered message is committed: the server refused it for good (a `400`, an item of a
+//! `207`, too large to send) and the refusal is recorded with its reason, so the source's retry
+//! would only repeat it; fix it and replay it from the dead-letter sink instead. A retryable
+//! failure is never dead-lettered: when the engine stops retrying, the claim is released and the
+//! error says [`Ack::RetryLater`], so the source's retry is delivered, never skipped as a
+//! duplicate.
 //!
 //! Identity links are written only after Customer.io accepted a message, so a message whose
 //! delivery failed is resolved exactly the same way when it comes back.
@@ -89,7 +91,7 @@
 //! assert_eq!(pipeline.process(&track).await?, Outcome::Delivered);
 //! assert_eq!(
 //!     pipeline.process(&track).await?,
-//!     Outcome::Skipped { reason: SkipReason::Duplicate }
+//!     Outcome::Skipped(SkipReason::Duplicate)
 //! );
 //! # Ok(())
 //! # }
@@ -98,6 +100,7 @@
 mod batch;
 pub use batch::in_person_order;
 mod dispatch;
+mod guards;
 mod stats;
 mod steps;
 mod sync;
@@ -108,35 +111,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use segment_model::Message;
 
-use crate::identity::{SkipReason, Target};
+use crate::identity::Target;
+pub use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
 use crate::store::StoreError;
 
 pub use crate::mapping::Mapped;
 pub use dispatch::DispatchDeliver;
+pub use guards::Guards;
 pub use stats::PipelineStats;
 pub use steps::{ConfigMapper, Deliver, DeliverError, Delivered, MapError, Mapper};
 pub use sync::{PipelineConfig, SyncPipeline, SyncPipelineBuilder};
 
 /// How many groups of messages [`Pipeline::process_batch`] runs at once by default.
 pub const DEFAULT_BATCH_CONCURRENCY: usize = 16;
-
-/// How a message that went through the pipeline ended. Every outcome means: ack the source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Outcome {
-    /// Customer.io accepted the message's operations.
-    Delivered,
-    /// Nothing was written, for this reason.
-    Skipped {
-        /// Why.
-        reason: SkipReason,
-    },
-    /// The operations were given up and recorded in a dead-letter sink.
-    DeadLettered {
-        /// Why, without customer data.
-        reason: String,
-    },
-}
 
 /// The step of the pipeline that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,16 +180,50 @@ pub enum PipelineError {
     /// failed and will be redelivered: processing this one now would overtake it. Do not ack.
     #[error("not attempted: an earlier message about the same person failed")]
     Blocked,
+    /// A flow's own stage failed (e.g. the audience flow's segment look-up); the stage's error
+    /// is the source and decided the [`Ack`].
+    #[error("{stage} stage failed")]
+    Stage {
+        /// Which stage, e.g. `audience`.
+        stage: &'static str,
+        /// What the stage's error asked for.
+        ack: Ack,
+        /// The stage's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 impl PipelineError {
     /// Whether the source should redeliver the message (do not ack it). `false` for failures
-    /// that would repeat on every retry.
+    /// that would repeat on every retry. The same as `self.ack() == Ack::RetryLater`.
     pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            PipelineError::Mapping(_) | PipelineError::Unkeyable(_)
-        )
+        self.ack().is_retry_later()
+    }
+
+    /// Wraps the error of a flow's own `stage`, keeping the ack it asks for.
+    pub fn stage<E>(stage: &'static str, error: E) -> Self
+    where
+        E: AckRule + std::error::Error + Send + Sync + 'static,
+    {
+        PipelineError::Stage {
+            stage,
+            ack: error.ack(),
+            source: Box::new(error),
+        }
+    }
+}
+
+impl AckRule for PipelineError {
+    fn ack(&self) -> Ack {
+        match self {
+            PipelineError::Mapping(_) | PipelineError::Unkeyable(_) => Ack::Refuse,
+            PipelineError::InFlight
+            | PipelineError::Store { .. }
+            | PipelineError::Delivery(_)
+            | PipelineError::Blocked => Ack::RetryLater,
+            PipelineError::Stage { ack, .. } => *ack,
+        }
     }
 }
 

@@ -67,25 +67,19 @@ impl Counters {
             Ok(Outcome::Delivered) => {
                 (&self.delivered, "cio_segment_sync_pipeline_delivered_total")
             }
-            Ok(Outcome::DeadLettered { .. }) => (
+            Ok(Outcome::DeadLettered(_)) => (
                 &self.dead_lettered,
                 "cio_segment_sync_pipeline_dead_lettered_total",
             ),
-            Ok(Outcome::Skipped {
-                reason: SkipReason::Duplicate,
-            }) => (
+            Ok(Outcome::Skipped(SkipReason::Duplicate)) => (
                 &self.deduplicated,
                 "cio_segment_sync_pipeline_deduplicated_total",
             ),
-            Ok(Outcome::Skipped {
-                reason: SkipReason::OwnEcho,
-            }) => (
+            Ok(Outcome::Skipped(SkipReason::OwnEcho)) => (
                 &self.loop_dropped,
                 "cio_segment_sync_pipeline_loop_dropped_total",
             ),
-            Ok(Outcome::Skipped { .. }) => {
-                (&self.skipped, "cio_segment_sync_pipeline_skipped_total")
-            }
+            Ok(Outcome::Skipped(_)) => (&self.skipped, "cio_segment_sync_pipeline_skipped_total"),
             Err(PipelineError::InFlight) => {
                 (&self.in_flight, "cio_segment_sync_pipeline_in_flight_total")
             }

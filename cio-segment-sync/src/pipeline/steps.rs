@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use customerio_client::track::v2::Operation;
 use segment_model::Message;
 
+use crate::dead_letter::DeadLetterReason;
 use crate::identity::Target;
 use crate::mapping::{self, Mapped, MappingConfig};
 
@@ -123,9 +124,9 @@ impl MapError {
 #[async_trait]
 pub trait Deliver: fmt::Debug + Send + Sync + 'static {
     /// Delivers `operations`. `Ok` only when every operation was accepted
-    /// ([`Delivered::Accepted`]) or recorded as a dead letter ([`Delivered::DeadLettered`]);
-    /// anything else — a full or closed queue, an item dropped unresolved — is an error, and the
-    /// source must retry.
+    /// ([`Delivered::Accepted`]) or refused for good and recorded as a dead letter
+    /// ([`Delivered::DeadLettered`]); anything else — a failure that may pass, a full or
+    /// closed queue, an item dropped unresolved — is an error, and the source must retry.
     async fn deliver(
         &self,
         operations: Vec<Operation>,
@@ -161,11 +162,9 @@ impl<T: Deliver + ?Sized> Deliver for Box<T> {
 pub enum Delivered {
     /// Customer.io accepted every operation.
     Accepted,
-    /// At least one operation was given up and recorded in a dead-letter sink.
-    DeadLettered {
-        /// Why, without customer data.
-        reason: String,
-    },
+    /// At least one operation was refused for good and recorded in a dead-letter sink; the
+    /// reason is the first refused operation's.
+    DeadLettered(DeadLetterReason),
 }
 
 /// The operations were neither accepted nor dead-lettered: the source must retry.

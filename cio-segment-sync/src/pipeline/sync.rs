@@ -8,10 +8,11 @@ use async_trait::async_trait;
 use segment_model::Message;
 use tracing::Instrument;
 
+use super::guards::Guards;
 use super::stats::{Counters, PipelineStats};
 use super::steps::{ConfigMapper, Deliver, Delivered, Mapper};
-use super::{Outcome, Pipeline, PipelineError, Step, batch, dedupe_key, ordering_key};
-use crate::dedupe::{Claim, Deduper, MemoryDeduper};
+use super::{Outcome, Pipeline, PipelineError, Step, batch, ordering_key};
+use crate::dedupe::{Deduper, MemoryDeduper};
 use crate::identity::{
     IdentityResolver, MemoryIdentityStore, ResolverConfig, SkipReason, StoreResolver, Target,
 };
@@ -43,8 +44,7 @@ impl Default for PipelineConfig {
 /// The default [`Pipeline`]. Build it with [`SyncPipeline::builder`]; every step is an
 /// `Arc<dyn …>` a host may replace.
 pub struct SyncPipeline {
-    deduper: Arc<dyn Deduper>,
-    loop_guard: Arc<dyn LoopGuard>,
+    guards: Guards,
     resolver: Arc<dyn IdentityResolver>,
     mapper: Arc<dyn Mapper>,
     deliver: Arc<dyn Deliver>,
@@ -55,8 +55,7 @@ pub struct SyncPipeline {
 impl fmt::Debug for SyncPipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SyncPipeline")
-            .field("deduper", &self.deduper)
-            .field("loop_guard", &self.loop_guard)
+            .field("guards", &self.guards)
             .field("resolver", &self.resolver)
             .field("mapper", &self.mapper)
             .field("deliver", &self.deliver)
@@ -97,27 +96,9 @@ impl SyncPipeline {
         self.counters.snapshot()
     }
 
-    /// Steps 2 to 5, once the message is claimed. `Ok` finishes the message (commit the
-    /// claim); `Err` does not (release it).
+    /// Steps 3 to 5, once the message is claimed and is not an echo. `Ok` finishes the message
+    /// (commit the claim); `Err` does not (release it).
     async fn run(&self, message: &Message) -> Result<Outcome, PipelineError> {
-        let verdict =
-            self.loop_guard
-                .check(message)
-                .await
-                .map_err(|source| PipelineError::Store {
-                    step: Step::LoopGuard,
-                    source,
-                })?;
-        if verdict.is_echo() {
-            tracing::debug!(
-                ?verdict,
-                "Dropped a message this library wrote (loop guard)."
-            );
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::OwnEcho,
-            });
-        }
-
         let target =
             self.resolver
                 .resolve(message)
@@ -128,16 +109,12 @@ impl SyncPipeline {
                 })?;
         let key = match (&target, ordering_key(&target)) {
             (Target::Skip(reason), _) => {
-                return Ok(Outcome::Skipped {
-                    reason: reason.clone(),
-                });
+                return Ok(Outcome::Skipped(reason.clone()));
             }
             (_, Some(key)) => key,
             // A target kind added later that names nobody: nothing to write to.
             (_, None) => {
-                return Ok(Outcome::Skipped {
-                    reason: SkipReason::NoIdentity,
-                });
+                return Ok(Outcome::Skipped(SkipReason::NoIdentity));
             }
         };
 
@@ -147,12 +124,10 @@ impl SyncPipeline {
             .map_err(PipelineError::Mapping)?
         {
             Mapped::Operations(operations) if operations.is_empty() => {
-                return Ok(Outcome::Skipped {
-                    reason: SkipReason::Filtered,
-                });
+                return Ok(Outcome::Skipped(SkipReason::Filtered));
             }
             Mapped::Operations(operations) => operations,
-            Mapped::Skip(reason) => return Ok(Outcome::Skipped { reason }),
+            Mapped::Skip(reason) => return Ok(Outcome::Skipped(reason)),
         };
 
         match self
@@ -171,7 +146,7 @@ impl SyncPipeline {
                     })?;
                 Ok(Outcome::Delivered)
             }
-            Delivered::DeadLettered { reason } => Ok(Outcome::DeadLettered { reason }),
+            Delivered::DeadLettered(reason) => Ok(Outcome::DeadLettered(reason)),
         }
     }
 }
@@ -198,59 +173,9 @@ impl Pipeline for SyncPipeline {
 }
 
 impl SyncPipeline {
-    /// Claims the message, runs the steps, commits or releases.
+    /// Dedupe and loop guard ([`Guards`]), then the steps.
     async fn claim_and_run(&self, message: &Message) -> Result<Outcome, PipelineError> {
-        let kind = message.kind().as_str();
-        let key = dedupe_key(message).map_err(PipelineError::Unkeyable)?;
-        let token = match self
-            .deduper
-            .claim(&key, self.config.lease)
-            .await
-            .map_err(|source| PipelineError::Store {
-                step: Step::Dedupe,
-                source,
-            })? {
-            Claim::First(token) => token,
-            Claim::InFlight => {
-                tracing::debug!(kind, "Another worker holds this message; not acking it.");
-                return Err(PipelineError::InFlight);
-            }
-            Claim::Done => {
-                tracing::debug!(kind, "Skipped a message delivered before.");
-                return Ok(Outcome::Skipped {
-                    reason: SkipReason::Duplicate,
-                });
-            }
-        };
-
-        match self.run(message).await {
-            Ok(outcome) => {
-                if let Err(error) = self.deduper.commit(&key, &token).await {
-                    // The message is finished all the same; acking it is right. A redelivery
-                    // before the lease runs out is answered in-flight, after it is delivered
-                    // again (at least once).
-                    tracing::warn!(
-                        kind,
-                        error = %error,
-                        "Could not record a finished message as done."
-                    );
-                }
-                tracing::debug!(kind, ?outcome, "Finished a message.");
-                Ok(outcome)
-            }
-            Err(error) => {
-                if let Err(release) = self.deduper.release(&key, &token).await {
-                    // The claim runs out with its lease; the source's retry waits until then.
-                    tracing::warn!(
-                        kind,
-                        error = %release,
-                        "Could not release the claim of a failed message."
-                    );
-                }
-                tracing::debug!(kind, error = %error, "A message failed; not acking it.");
-                Err(error)
-            }
-        }
+        self.guards.run(message, || self.run(message)).await
     }
 }
 
@@ -323,12 +248,13 @@ impl SyncPipelineBuilder {
     /// The pipeline.
     pub fn build(self) -> SyncPipeline {
         SyncPipeline {
-            deduper: self
-                .deduper
-                .unwrap_or_else(|| Arc::new(MemoryDeduper::default())),
-            loop_guard: self
-                .loop_guard
-                .unwrap_or_else(|| Arc::new(StampingLoopGuard::default())),
+            guards: Guards::new(
+                self.deduper
+                    .unwrap_or_else(|| Arc::new(MemoryDeduper::default())),
+                self.loop_guard
+                    .unwrap_or_else(|| Arc::new(StampingLoopGuard::default())),
+                self.config.lease,
+            ),
             resolver: self.resolver.unwrap_or_else(|| {
                 Arc::new(StoreResolver::new(
                     Arc::new(MemoryIdentityStore::default()),

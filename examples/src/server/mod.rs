@@ -90,9 +90,10 @@ use cio_segment_sync::dispatch::DispatcherHandle;
 use cio_segment_sync::dispatch::sinks::SegmentTrackingSink;
 use cio_segment_sync::flows::backfill::BackfillFlow;
 use cio_segment_sync::flows::churn::{ChurnError, ChurnMonitor};
-use cio_segment_sync::flows::engagement::{Disposition, EngagementFlow};
+use cio_segment_sync::flows::engagement::EngagementFlow;
 use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
 use cio_segment_sync::identity::IdentityResolver;
+use cio_segment_sync::outcome::AckRule;
 use cio_segment_sync::segment_model::Message;
 use cio_segment_sync::segment_model::signature::WebhookVerifier;
 use serde_json::json;
@@ -865,19 +866,19 @@ async fn customerio_inner(state: &Arc<ServerState>, headers: &HeaderMap, body: B
         let engagement = async {
             match &engagement {
                 Some(flow) => flow.process(&event).await.map_or_else(
-                    |error| (error.disposition(), Some(error_chain(&error))),
-                    |outcome| (outcome.disposition(), None),
+                    |error| (error.ack().is_retry_later(), Some(error_chain(&error))),
+                    |_outcome| (false, None),
                 ),
-                None => (Disposition::Ack, None),
+                None => (false, None),
             }
         };
         let backfill = async {
             match &backfill {
                 Some(flow) => flow.on_event(&event).await.map_or_else(
-                    |error| (error.disposition(), Some(error_chain(&error))),
-                    |_outcome| (Disposition::Ack, None),
+                    |error| (error.ack().is_retry_later(), Some(error_chain(&error))),
+                    |_outcome| (false, None),
                 ),
-                None => (Disposition::Ack, None),
+                None => (false, None),
             }
         };
         let (engagement, backfill) = futures::join!(engagement, backfill);
@@ -905,9 +906,7 @@ async fn customerio_inner(state: &Arc<ServerState>, headers: &HeaderMap, body: B
         .collect();
     // Only 200 or 503 from here: the request was authentic, and 429/500 would pause the
     // webhook for an hour.
-    let retry = results
-        .iter()
-        .any(|(disposition, _)| *disposition != Disposition::Ack);
+    let retry = results.iter().any(|(retry_later, _)| *retry_later);
     let status = if retry {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

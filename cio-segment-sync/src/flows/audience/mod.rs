@@ -8,14 +8,14 @@
 //!    [`AudienceChange::from_message_with`](segment_model::audience::AudienceChange) — both the
 //!    identify form (`traits.<key>: true|false`) and the `Audience Entered` / `Audience Exited`
 //!    track form (event names configurable). Any other message is skipped
-//!    ([`AudienceSkip::NotAnAudienceChange`]); a message that claims to be a change but cannot
+//!    ([`SkipReason::Filtered`]); a message that claims to be a change but cannot
 //!    be read is an [`AudienceSyncError::Audience`] naming the JSON path.
 //! 2. It finds the person by [`AudienceConfig::id_type`]: the message's `userId` (sent to
 //!    Customer.io as `id_type=id`) or its email (`id_type=email`). Without one the message is
-//!    skipped ([`AudienceSkip::NoIdentity`]).
+//!    skipped ([`SkipReason::NoIdentity`]).
 //! 3. It finds the manual segment for the audience key: [`AudienceConfig::segments`] first,
 //!    then segments this instance created. An unknown key is skipped
-//!    ([`AudienceSkip::UnknownAudience`]) unless [`AudienceConfig::create_missing`] is on; then
+//!    ([`SkipReason::UnknownAudience`]) unless [`AudienceConfig::create_missing`] is on; then
 //!    the segment is looked up by name in the workspace (`GET /v1/segments`, when
 //!    [`AudienceConfig::reuse_existing_by_name`]) and otherwise created through the App API
 //!    (`POST /v1/segments`, named by the audience key after
@@ -28,14 +28,14 @@
 //!    [`record_if_newer`](MembershipStore::record_if_newer): ordered by the message's
 //!    `timestamp` (else `originalTimestamp`, else the time of handling), ties broken by
 //!    `messageId`. An older change than one already seen is skipped
-//!    ([`AudienceSkip::Stale`]), so for each person and audience the newest change wins even
+//!    ([`SkipReason::Stale`]), so for each person and audience the newest change wins even
 //!    when messages arrive out of order.
 //! 5. It submits the add or remove to the [`ManualSegmentSink`] dispatcher (which coalesces
 //!    changes per segment and direction into `add_customers` / `remove_customers` requests of at
 //!    most 1000 ids, rate-limited by the dispatcher's limiter), and, with
 //!    [`AudienceConfig::write_attribute`], a v2 identify setting `<audience_key>: true|false`
 //!    (timestamped with the change) through the Customer.io v2 dispatcher. It waits for the
-//!    completions: [`AudienceOutcome::Delivered`] means Customer.io accepted everything, so the
+//!    completions: [`Outcome::Delivered`] means Customer.io accepted everything, so the
 //!    host can ack the message.
 //!
 //! A change whose delivery failed stays recorded as the newest; a redelivery of the same message
@@ -85,6 +85,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use customerio_client::AppClient;
 use customerio_client::Identifier;
 use customerio_client::app::segments::{NewSegment, SegmentType};
@@ -98,11 +99,14 @@ use serde::{Deserialize, Serialize};
 pub use memory::{MemoryMembershipConfig, MemoryMembershipStore};
 pub use store::{MembershipChange, MembershipStore};
 
-use crate::dead_letter::DeadLetterReason;
+use crate::dedupe::MemoryDeduper;
 use crate::dispatch::sinks::{
     CustomerIoBatchSink, ManualSegmentSink, SegmentDirection, SegmentMembership,
 };
 use crate::dispatch::{Completion, Delivery, DispatcherHandle, OrderingKey, Sink};
+use crate::loop_guard::StampingLoopGuard;
+use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
+use crate::pipeline::{Guards, Pipeline, PipelineConfig, PipelineError};
 use crate::rate_limit::{GovernorLimiter, RateLimiter, RateLimiterExt};
 use crate::store::StoreError;
 
@@ -173,50 +177,6 @@ impl Default for AudienceConfig {
     }
 }
 
-/// Why a message was not applied. Names no person.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AudienceSkip {
-    /// The message is not an Engage audience membership change.
-    NotAnAudienceChange,
-    /// The message has no identifier of the configured kind.
-    NoIdentity,
-    /// No segment is configured for this audience key and creation is off.
-    UnknownAudience(String),
-    /// A newer change for this person and audience was already seen.
-    Stale,
-}
-
-impl fmt::Display for AudienceSkip {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AudienceSkip::NotAnAudienceChange => f.write_str("not an audience membership change"),
-            AudienceSkip::NoIdentity => f.write_str("no identifier of the configured kind"),
-            AudienceSkip::UnknownAudience(key) => {
-                write!(f, "no manual segment configured for audience `{key}`")
-            }
-            AudienceSkip::Stale => f.write_str("a newer change was already applied"),
-        }
-    }
-}
-
-/// What [`AudienceSync::handle`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AudienceOutcome {
-    /// Customer.io accepted the change (and the attribute, when configured).
-    Delivered {
-        /// The manual segment.
-        segment_id: u64,
-        /// Added or removed.
-        direction: SegmentDirection,
-    },
-    /// Nothing was sent, and why.
-    Skipped(AudienceSkip),
-    /// The dispatcher gave the change (or its attribute) up to its dead-letter sink.
-    DeadLettered(DeadLetterReason),
-}
-
 /// What went wrong. Never names a person.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -248,24 +208,38 @@ pub enum AudienceSyncError {
     /// A dispatcher dropped the item unresolved (its worker stopped): not delivered.
     #[error("the dispatcher dropped the item without delivering it")]
     Dropped,
+    /// A dispatcher stopped retrying a failure that may pass (Customer.io down for longer than
+    /// the retry policy), or could not record a dead letter: not delivered.
+    #[error("the change was not delivered: {0}")]
+    NotDelivered(&'static str),
 }
 
-impl AudienceSyncError {
-    /// Whether the source should redeliver the message (do not ack it): store and App API
-    /// outages, a dispatcher that refused or dropped the change (it is stopping, or its queue
-    /// is closed). `false` for an unreadable audience message, a configuration mismatch, a
+impl AckRule for AudienceSyncError {
+    /// [`Ack::RetryLater`] for store and App API outages and a dispatcher that refused, dropped
+    /// or stopped retrying the change (it is stopping, its queue is closed, Customer.io is
+    /// down). [`Ack::Refuse`] for an unreadable audience message, a configuration mismatch, a
     /// refused App API call and an attribute that cannot be built: those fail the same way on
     /// every retry.
-    pub fn is_retryable(&self) -> bool {
+    fn ack(&self) -> Ack {
         match self {
             AudienceSyncError::Store(_)
             | AudienceSyncError::Submit(_)
-            | AudienceSyncError::Dropped => true,
-            AudienceSyncError::App(error) => error.is_retryable(),
-            AudienceSyncError::Audience(_)
+            | AudienceSyncError::Dropped
+            | AudienceSyncError::NotDelivered(_) => Ack::RetryLater,
+            AudienceSyncError::App(error) if error.is_retryable() => Ack::RetryLater,
+            AudienceSyncError::App(_)
+            | AudienceSyncError::Audience(_)
             | AudienceSyncError::Config { .. }
-            | AudienceSyncError::Build(_) => false,
+            | AudienceSyncError::Build(_) => Ack::Refuse,
         }
+    }
+}
+
+impl AudienceSyncError {
+    /// Whether the source should redeliver the message (do not ack it); the same as
+    /// `self.ack() == Ack::RetryLater`.
+    pub fn is_retryable(&self) -> bool {
+        self.ack().is_retry_later()
     }
 }
 
@@ -290,6 +264,7 @@ where
     attributes: Option<DispatcherHandle<O>>,
     app: Option<AppApi>,
     created: tokio::sync::Mutex<HashMap<String, u64>>,
+    guards: Guards,
 }
 
 impl<M, O> fmt::Debug for AudienceSync<M, O>
@@ -304,6 +279,7 @@ where
             .field("segments", &self.segments)
             .field("attributes", &self.attributes)
             .field("app", &self.app.as_ref().map(|a| &a.client))
+            .field("guards", &self.guards)
             .finish_non_exhaustive()
     }
 }
@@ -331,7 +307,20 @@ where
             attributes: None,
             app: None,
             created: tokio::sync::Mutex::new(HashMap::new()),
+            guards: Guards::new(
+                Arc::new(MemoryDeduper::default()),
+                Arc::new(StampingLoopGuard::default()),
+                PipelineConfig::default().lease,
+            ),
         }
+    }
+
+    /// The dedupe store and loop guard [`Pipeline::process`] applies before
+    /// [`handle`](Self::handle) (default: in-memory ones, fine for one process; share the other
+    /// flows' so a message is claimed once whichever flow it reaches).
+    pub fn with_guards(mut self, guards: Guards) -> Self {
+        self.guards = guards;
+        self
     }
 
     /// Sends the `<audience_key>` attribute through this v2 dispatcher (used when
@@ -382,8 +371,9 @@ where
         )
     }
 
-    /// Applies one Segment message. See the [module docs](self) for the steps.
-    pub async fn handle(&self, message: &Message) -> Result<AudienceOutcome, AudienceSyncError> {
+    /// Applies one Segment message, without dedupe or the loop guard (see
+    /// [`Pipeline::process`] for both). See the [module docs](self) for the steps.
+    pub async fn handle(&self, message: &Message) -> Result<Outcome, AudienceSyncError> {
         if self.config.write_attribute && self.attributes.is_none() {
             // Checked before anything is recorded.
             return Err(AudienceSyncError::Config {
@@ -392,7 +382,7 @@ where
             });
         }
         let Some(change) = AudienceChange::from_message_with(message, &self.options)? else {
-            return Ok(AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange));
+            return Ok(Outcome::Skipped(SkipReason::Filtered));
         };
         let (person, id_type, identifier) = match self.config.id_type {
             AudienceIdType::UserId => {
@@ -400,7 +390,7 @@ where
                 let id = id.filter(|id| !id.is_empty());
                 match id {
                     Some(id) => (id.clone(), SegmentIdType::Id, Identifier::id(id)),
-                    None => return Ok(AudienceOutcome::Skipped(AudienceSkip::NoIdentity)),
+                    None => return Ok(Outcome::Skipped(SkipReason::NoIdentity)),
                 }
             }
             AudienceIdType::Email => match change.email.clone().filter(|e| !e.is_empty()) {
@@ -409,13 +399,11 @@ where
                     SegmentIdType::Email,
                     Identifier::email(email),
                 ),
-                None => return Ok(AudienceOutcome::Skipped(AudienceSkip::NoIdentity)),
+                None => return Ok(Outcome::Skipped(SkipReason::NoIdentity)),
             },
         };
         let Some(segment_id) = self.segment_for(&change.key).await? else {
-            return Ok(AudienceOutcome::Skipped(AudienceSkip::UnknownAudience(
-                change.key,
-            )));
+            return Ok(Outcome::Skipped(SkipReason::UnknownAudience(change.key)));
         };
         let entered = change.membership == Membership::Entered;
         let at = change.timestamp.as_ref().map_or_else(
@@ -432,7 +420,7 @@ where
             .record_if_newer(&person, &change.key, &version)
             .await?
         {
-            return Ok(AudienceOutcome::Skipped(AudienceSkip::Stale));
+            return Ok(Outcome::Skipped(SkipReason::Stale));
         }
 
         let attribute = match (&self.attributes, self.config.write_attribute) {
@@ -478,17 +466,31 @@ where
         for completion in completions {
             match completion.await.map_err(|_| AudienceSyncError::Dropped)? {
                 Delivery::Delivered { .. } => {}
-                Delivery::DeadLettered { reason, .. } => {
+                Delivery::DeadLettered {
+                    reason,
+                    recorded: true,
+                    ..
+                } => {
                     dead.get_or_insert(reason);
+                }
+                Delivery::DeadLettered {
+                    recorded: false, ..
+                } => {
+                    return Err(AudienceSyncError::NotDelivered(
+                        "the change was refused but its dead letter was not recorded",
+                    ));
+                }
+                Delivery::RetryLater { .. } => {
+                    return Err(AudienceSyncError::NotDelivered(
+                        "the delivery engine stopped retrying a failure that may pass",
+                    ));
                 }
             }
         }
+        tracing::debug!(segment_id, ?direction, "Applied an audience change.");
         Ok(match dead {
-            Some(reason) => AudienceOutcome::DeadLettered(reason),
-            None => AudienceOutcome::Delivered {
-                segment_id,
-                direction,
-            },
+            Some(reason) => Outcome::DeadLettered(reason),
+            None => Outcome::Delivered,
         })
     }
 
@@ -539,6 +541,25 @@ where
         );
         created.insert(key.to_owned(), segment.id);
         Ok(Some(segment.id))
+    }
+}
+
+#[async_trait]
+impl<M, O> Pipeline for AudienceSync<M, O>
+where
+    M: Sink<Item = SegmentMembership>,
+    O: Sink<Item = Operation>,
+{
+    /// Dedupe → loop guard ([`Guards`]) → [`handle`](AudienceSync::handle). An error of the
+    /// flow's own is a [`PipelineError::Stage`] named `audience` with the flow's [`Ack`].
+    async fn process(&self, message: &Message) -> Result<Outcome, PipelineError> {
+        self.guards
+            .run(message, || async {
+                self.handle(message)
+                    .await
+                    .map_err(|error| PipelineError::stage("audience", error))
+            })
+            .await
     }
 }
 
@@ -686,7 +707,7 @@ mod tests {
         assert!(!sync.is_audience_change(&plain));
         assert_eq!(
             sync.handle(&plain).await.unwrap(),
-            AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange)
+            Outcome::Skipped(SkipReason::Filtered)
         );
         // Claims to be an audience change but cannot be read: still this flow's (and an error).
         let broken = Message::from_value(json!({
@@ -747,11 +768,11 @@ mod tests {
                     .entry((user.to_owned(), key.to_owned()))
                     .or_default();
                 match outcome {
-                    AudienceOutcome::Delivered { .. } => {
+                    Outcome::Delivered => {
                         assert!(second >= *slot, "seed {seed}: applied an older change");
                         *slot = second;
                     }
-                    AudienceOutcome::Skipped(AudienceSkip::Stale) => {
+                    Outcome::Skipped(SkipReason::Stale) => {
                         assert!(second < *slot, "seed {seed}: skipped a newer change");
                     }
                     other => panic!("seed {seed}: {other:?}"),
@@ -784,13 +805,7 @@ mod tests {
             .handle(&change("u1", "vip", true, 1, "m1"))
             .await
             .unwrap();
-        assert_eq!(
-            outcome,
-            AudienceOutcome::Delivered {
-                segment_id: 7,
-                direction: SegmentDirection::Add
-            }
-        );
+        assert_eq!(outcome, Outcome::Delivered);
         let sent = sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].person, "u1@example.com");
@@ -803,7 +818,7 @@ mod tests {
         let (sync, _, _) = flow(config());
         assert_eq!(
             sync.handle(&anonymous).await.unwrap(),
-            AudienceOutcome::Skipped(AudienceSkip::NoIdentity)
+            Outcome::Skipped(SkipReason::NoIdentity)
         );
     }
 
@@ -814,13 +829,13 @@ mod tests {
             sync.handle(&change("u1", "nobody_configured", true, 1, "m1"))
                 .await
                 .unwrap(),
-            AudienceOutcome::Skipped(AudienceSkip::UnknownAudience("nobody_configured".into()))
+            Outcome::Skipped(SkipReason::UnknownAudience("nobody_configured".into()))
         );
         let plain =
             Message::from_value(json!({"type": "track", "userId": "u1", "event": "x"})).unwrap();
         assert_eq!(
             sync.handle(&plain).await.unwrap(),
-            AudienceOutcome::Skipped(AudienceSkip::NotAnAudienceChange)
+            Outcome::Skipped(SkipReason::Filtered)
         );
         let broken = Message::from_value(json!({
             "type": "identify", "userId": "u1", "traits": {"vip": 3},

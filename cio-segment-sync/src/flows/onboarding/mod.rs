@@ -75,15 +75,15 @@ pub use store::{Advance, MemoryProgressConfig, MemoryProgressStore, ProgressStor
 
 use super::forget::person_key;
 use super::triggers::ResolverSettings;
-use crate::dedupe::{Claim, Deduper, MemoryDeduper};
+use crate::dedupe::{Deduper, MemoryDeduper};
 use crate::identity::{
     IdentityResolver, IdentityStore, MemoryIdentityStore, SkipReason, StoreResolver, Target,
 };
 use crate::loop_guard::{LoopGuard, StampingLoopGuard};
 use crate::mapping::{Mapped, MappingConfig};
 use crate::pipeline::{
-    ConfigMapper, Deliver, Delivered, MapError, Mapper, Outcome, Pipeline, PipelineError, Step,
-    dedupe_key, ordering_key,
+    ConfigMapper, Deliver, Delivered, Guards, MapError, Mapper, Outcome, Pipeline, PipelineError,
+    Step, ordering_key,
 };
 
 /// Number of per-person lock stripes of one flow.
@@ -323,8 +323,7 @@ impl OnboardingConfig {
 pub struct OnboardingFlow {
     config: OnboardingConfig,
     milestones: Milestones,
-    deduper: Arc<dyn Deduper>,
-    loop_guard: Arc<dyn LoopGuard>,
+    guards: Guards,
     resolver: Arc<dyn IdentityResolver>,
     progress: Arc<dyn ProgressStore>,
     deliver: Arc<dyn Deliver>,
@@ -336,8 +335,7 @@ impl fmt::Debug for OnboardingFlow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnboardingFlow")
             .field("config", &self.config)
-            .field("deduper", &self.deduper)
-            .field("loop_guard", &self.loop_guard)
+            .field("guards", &self.guards)
             .field("resolver", &self.resolver)
             .field("progress", &self.progress)
             .field("deliver", &self.deliver)
@@ -433,20 +431,8 @@ impl OnboardingFlow {
         Ok(operations)
     }
 
+    /// The flow's stages, once the message is claimed and is not an echo.
     async fn run(&self, message: &Message, step: u32) -> Result<Outcome, PipelineError> {
-        let verdict =
-            self.loop_guard
-                .check(message)
-                .await
-                .map_err(|source| PipelineError::Store {
-                    step: Step::LoopGuard,
-                    source,
-                })?;
-        if verdict.is_echo() {
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::OwnEcho,
-            });
-        }
         let target =
             self.resolver
                 .resolve(message)
@@ -458,19 +444,13 @@ impl OnboardingFlow {
         let identifier = match &target {
             Target::Person { identifier, .. } => identifier.clone(),
             Target::Skip(reason) => {
-                return Ok(Outcome::Skipped {
-                    reason: reason.clone(),
-                });
+                return Ok(Outcome::Skipped(reason.clone()));
             }
             Target::Anonymous { .. } => {
-                return Ok(Outcome::Skipped {
-                    reason: SkipReason::AnonymousNotAllowed,
-                });
+                return Ok(Outcome::Skipped(SkipReason::AnonymousNotAllowed));
             }
             _ => {
-                return Ok(Outcome::Skipped {
-                    reason: SkipReason::NoIdentity,
-                });
+                return Ok(Outcome::Skipped(SkipReason::NoIdentity));
             }
         };
         let person = person_key(&identifier);
@@ -501,7 +481,7 @@ impl OnboardingFlow {
                     })?;
                 Ok(Outcome::Delivered)
             }
-            Delivered::DeadLettered { reason } => Ok(Outcome::DeadLettered { reason }),
+            Delivered::DeadLettered(reason) => Ok(Outcome::DeadLettered(reason)),
         }
     }
 }
@@ -522,38 +502,9 @@ impl Pipeline for OnboardingFlow {
             _ => None,
         };
         let Some(step) = step else {
-            return Ok(Outcome::Skipped {
-                reason: SkipReason::Filtered,
-            });
+            return Ok(Outcome::Skipped(SkipReason::Filtered));
         };
-        let key = dedupe_key(message).map_err(PipelineError::Unkeyable)?;
-        let lease = Duration::from_secs(self.config.lease_seconds);
-        let token =
-            match self
-                .deduper
-                .claim(&key, lease)
-                .await
-                .map_err(|source| PipelineError::Store {
-                    step: Step::Dedupe,
-                    source,
-                })? {
-                Claim::First(token) => token,
-                Claim::InFlight => return Err(PipelineError::InFlight),
-                Claim::Done => {
-                    return Ok(Outcome::Skipped {
-                        reason: SkipReason::Duplicate,
-                    });
-                }
-            };
-        let result = self.run(message, step).await;
-        let finish = match &result {
-            Ok(_) => self.deduper.commit(&key, &token).await,
-            Err(_) => self.deduper.release(&key, &token).await,
-        };
-        if let Err(error) = finish {
-            tracing::warn!(error = %error, "Could not finish the claim of a milestone message.");
-        }
-        result
+        self.guards.run(message, || self.run(message, step)).await
     }
 }
 
@@ -619,16 +570,18 @@ impl OnboardingFlowBuilder {
                 self.config.resolver.into(),
             ))
         });
+        let lease = Duration::from_secs(self.config.lease_seconds);
         Ok(OnboardingFlow {
             mapper: ConfigMapper::new(self.config.mapping.clone()),
             config: self.config,
             milestones,
-            deduper: self
-                .deduper
-                .unwrap_or_else(|| Arc::new(MemoryDeduper::default())),
-            loop_guard: self
-                .loop_guard
-                .unwrap_or_else(|| Arc::new(StampingLoopGuard::default())),
+            guards: Guards::new(
+                self.deduper
+                    .unwrap_or_else(|| Arc::new(MemoryDeduper::default())),
+                self.loop_guard
+                    .unwrap_or_else(|| Arc::new(StampingLoopGuard::default())),
+                lease,
+            ),
             resolver,
             progress: self
                 .progress
@@ -720,9 +673,7 @@ mod tests {
         StampingLoopGuard::default().stamp(&mut echo).await.unwrap();
         assert_eq!(
             flow.process(&echo).await.unwrap(),
-            Outcome::Skipped {
-                reason: SkipReason::OwnEcho
-            }
+            Outcome::Skipped(SkipReason::OwnEcho)
         );
         assert!(deliver.0.lock().unwrap().is_empty());
         assert_eq!(progress.get("u-1").await.unwrap(), None);
