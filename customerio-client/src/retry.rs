@@ -2,17 +2,17 @@
 //!
 //! No call in this crate retries on its own: each makes exactly one attempt and returns a
 //! classified [`Error`]. When you want a call sent again after a failure that is worth it,
-//! wrap it in [`retry`] with a [`RetryPolicy`] and say how safe a resend is with an
+//! wrap it in [`retry`] with a [`CallRetry`] and say how safe a resend is with an
 //! [`Idempotency`]:
 //!
 //! ```no_run
-//! use customerio_client::retry::{Idempotency, RetryPolicy, retry};
+//! use customerio_client::retry::{CallRetry, Idempotency, retry};
 //! use customerio_client::{ClientConfig, Identifier, Region, SiteId, TrackApiKey, TrackClient};
 //!
 //! # async fn run() -> Result<(), customerio_client::Error> {
 //! let client = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), ClientConfig::new(Region::Us))?;
 //! let person = Identifier::id("user-42");
-//! let policy = RetryPolicy::default();
+//! let policy = CallRetry::default();
 //! // Deleting a person is idempotent: sending it twice deletes the same person once.
 //! retry(&policy, Idempotency::Idempotent, || client.delete(&person)).await?;
 //! # Ok(()) }
@@ -30,12 +30,12 @@
 //!    anything was sent ([`Phase::NotSent`], e.g. a refused connection) or the server refused
 //!    it with `429` (a throttled request was not processed): once the server may have acted on
 //!    it, a second copy could apply it twice;
-//! 3. the attempt cap ([`RetryPolicy::max_attempts`], which counts the first try) stops;
+//! 3. the attempt cap ([`CallRetry::max_attempts`], which counts the first try) stops;
 //! 4. the delay is the server's `Retry-After` when it sent one (cut to
-//!    [`RetryPolicy::retry_after_cap`]), otherwise the backoff delay (cut to
-//!    [`RetryPolicy::max_delay`]);
+//!    [`CallRetry::retry_after_cap`]), otherwise the backoff delay (cut to
+//!    [`CallRetry::max_delay`]);
 //! 5. if waiting that long would start the next attempt at or after the total deadline
-//!    ([`RetryPolicy::deadline`]), it stops; otherwise it retries after the delay.
+//!    ([`CallRetry::deadline`]), it stops; otherwise it retries after the delay.
 //!
 //! The deadline bounds when a new attempt may *start*; an attempt already running is bounded
 //! by the client's per-attempt timeout, so the worst case is `deadline + timeout`.
@@ -100,7 +100,11 @@ pub enum Jitter {
     Seeded(u64),
 }
 
-/// When to retry, how long to wait, and when to give up.
+/// When to retry one call, how long to wait, and when to give up.
+///
+/// This is the policy for a call a caller sends by hand (see [`retry`]); the dispatcher in
+/// `cio-segment-sync` has its own (`cio_segment_sync::dispatch::RetryPolicy`), with other
+/// defaults, for batches.
 ///
 /// Defaults: 3 attempts (the first included), base delay 500 ms doubling up to 8 s, random
 /// jitter, `Retry-After` honoured up to 30 s, and no new attempt later than 60 s after the
@@ -108,17 +112,17 @@ pub enum Jitter {
 ///
 /// ```
 /// use std::time::Duration;
-/// use customerio_client::retry::{Jitter, RetryPolicy};
+/// use customerio_client::retry::{CallRetry, Jitter};
 ///
-/// let policy = RetryPolicy::default()
+/// let policy = CallRetry::default()
 ///     .with_max_attempts(5)
 ///     .with_base_delay(Duration::from_millis(100))
 ///     .with_jitter(Jitter::Seeded(7));
 /// assert_eq!(policy.max_attempts(), 5);
-/// assert_eq!(RetryPolicy::disabled().max_attempts(), 1);
+/// assert_eq!(CallRetry::disabled().max_attempts(), 1);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct CallRetry {
     max_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
@@ -128,7 +132,7 @@ pub struct RetryPolicy {
     retry_after_cap: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for CallRetry {
     fn default() -> Self {
         Self {
             max_attempts: 3,
@@ -142,7 +146,7 @@ impl Default for RetryPolicy {
     }
 }
 
-impl RetryPolicy {
+impl CallRetry {
     /// A policy that makes exactly one attempt.
     pub fn disabled() -> Self {
         Self::default().with_max_attempts(1)
@@ -317,10 +321,10 @@ impl fmt::Display for StopReason {
 ///
 /// ```
 /// use std::time::Duration;
-/// use customerio_client::retry::{decide, Attempt, Idempotency, RetryDecision, RetryPolicy, StopReason};
+/// use customerio_client::retry::{decide, Attempt, CallRetry, Idempotency, RetryDecision, StopReason};
 /// use customerio_client::Error;
 ///
-/// let policy = RetryPolicy::default();
+/// let policy = CallRetry::default();
 /// let attempt = Attempt { number: 1, elapsed: Duration::ZERO, backoff: Duration::from_millis(500) };
 /// let invalid = Error::invalid("track.v1.event", "event name is empty");
 /// assert!(matches!(
@@ -329,7 +333,7 @@ impl fmt::Display for StopReason {
 /// ));
 /// ```
 pub fn decide(
-    policy: &RetryPolicy,
+    policy: &CallRetry,
     idempotency: Idempotency,
     attempt: Attempt,
     failure: impl Into<Failure>,
@@ -364,7 +368,7 @@ pub fn decide(
 /// driver enabled (it sleeps with `tokio::time`).
 ///
 /// ```no_run
-/// use customerio_client::retry::{retry, RetryPolicy};
+/// use customerio_client::retry::{retry, CallRetry};
 /// use customerio_client::track::v1::Event;
 /// use customerio_client::{ClientConfig, Identifier, Region, SiteId, TrackApiKey, TrackClient};
 ///
@@ -372,11 +376,11 @@ pub fn decide(
 /// let client = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), ClientConfig::new(Region::Us))?;
 /// let person = Identifier::id("user-42");
 /// let event = Event::new("order_completed").id(id);
-/// retry(&RetryPolicy::default(), event.idempotency(), || client.track(&person, &event)).await?;
+/// retry(&CallRetry::default(), event.idempotency(), || client.track(&person, &event)).await?;
 /// # Ok(()) }
 /// ```
 pub async fn retry<T, F, Fut>(
-    policy: &RetryPolicy,
+    policy: &CallRetry,
     idempotency: Idempotency,
     call: F,
 ) -> Result<T, Error>
@@ -429,8 +433,8 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn policy() -> RetryPolicy {
-        RetryPolicy::default()
+    fn policy() -> CallRetry {
+        CallRetry::default()
             .with_max_attempts(4)
             .with_base_delay(100 * MS)
             .with_max_delay(1000 * MS)
@@ -552,7 +556,7 @@ mod tests {
 
     #[test]
     fn zero_attempts_means_one() {
-        let p = RetryPolicy::default().with_max_attempts(0);
+        let p = CallRetry::default().with_max_attempts(0);
         assert_eq!(p.max_attempts(), 1);
         assert_eq!(
             decide(

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use customerio_client::retry::{Idempotency, Jitter, RetryPolicy, retry};
+use customerio_client::retry::{CallRetry, Idempotency, Jitter, retry};
 use customerio_client::track::v1::{Event, IdentifyRequest};
 use customerio_client::{
     ClientConfig, ErrorKind, Identifier, Phase, Region, SiteId, TrackApiKey, TrackClient,
@@ -30,8 +30,8 @@ fn client(server: &MockServer) -> TrackClient {
 }
 
 /// Millisecond delays, seeded jitter, a generous deadline.
-fn fast() -> RetryPolicy {
-    RetryPolicy::default()
+fn fast() -> CallRetry {
+    CallRetry::default()
         .with_max_attempts(5)
         .with_base_delay(Duration::from_millis(1))
         .with_max_delay(Duration::from_millis(5))
@@ -44,7 +44,7 @@ fn status(code: u16) -> ResponseTemplate {
     ResponseTemplate::new(code).set_body_json(json!({}))
 }
 
-async fn identify(client: &TrackClient, policy: &RetryPolicy) -> customerio_client::Error {
+async fn identify(client: &TrackClient, policy: &CallRetry) -> customerio_client::Error {
     let person = Identifier::id("user-42");
     let request = IdentifyRequest::new().attribute("plan", "pro");
     retry(policy, Idempotency::Idempotent, || {
@@ -118,7 +118,7 @@ async fn a_disabled_policy_makes_one_attempt() {
         .expect(1)
         .mount(&server)
         .await;
-    identify(&client(&server), &RetryPolicy::disabled()).await;
+    identify(&client(&server), &CallRetry::disabled()).await;
 }
 
 #[tokio::test]
@@ -315,7 +315,7 @@ fn the_retry_future_is_send() {
     fn assert_send<T: Send>(_: &T) {}
     let client = client_at("http://127.0.0.1:9", Duration::from_secs(1));
     let person = Identifier::id("user-42");
-    let policy = RetryPolicy::default();
+    let policy = CallRetry::default();
     let future = retry(&policy, Idempotency::Idempotent, || client.delete(&person));
     assert_send(&future);
 }

@@ -2,7 +2,7 @@
 //!
 //! This is the dispatcher's policy, for batches of any [`Sink`](super::Sink) (Customer.io's
 //! Track API and Segment's Tracking API alike). It is deliberately not
-//! `customerio_client::retry::RetryPolicy`, which retries one Customer.io call for a caller
+//! `customerio_client::retry::CallRetry`, which retries one Customer.io call for a caller
 //! that sends it by hand. The two decide different things: a batch can be **split** to isolate
 //! a refused item, a possibly-sent batch may be resent only when the sink's server
 //! de-duplicates (a per-sink fact, not a per-call idempotency), and a `Retry-After` longer than
