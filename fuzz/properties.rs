@@ -11,6 +11,7 @@ use cio_segment_sync::customerio_client::Identifier;
 use cio_segment_sync::identity::Target;
 use cio_segment_sync::mapping::{MappingConfig, map};
 use customerio_client::webhook::{ReportingEvent, SignatureVerifier, WebhookSigningKey};
+use segment_model::webhook::{BodyShape, WebhookBody};
 use segment_model::{Batch, Message};
 
 const KEY: &[u8] = b"fuzzing-signing-key";
@@ -97,6 +98,74 @@ pub(crate) fn segment_batch(data: &[u8]) {
     }
     if let Ok(lenient) = lenient {
         let _ = serde_json::to_vec(&lenient.batch).expect("a parsed batch serialises");
+    }
+}
+
+/// Segment webhook body (one event, a bare array, or a `{"batch": [...]}` envelope), decoded
+/// item by item.
+///
+/// Properties beyond "no panic": the indexes in messages and errors are unique and below the
+/// item count; each decoded message serialises and decodes back to an equal message; the
+/// result agrees with `Message::from_slice` (one event) and with the lenient `Batch` parses
+/// (arrays and envelopes) whenever those accept the body too.
+pub(crate) fn segment_webhook_body(data: &[u8]) {
+    let Ok(body) = WebhookBody::from_slice(data) else {
+        return;
+    };
+    let count = body.item_count();
+    assert!(count > 0, "a decoded body holds at least one item");
+    let mut seen = vec![false; count];
+    let indexes = body
+        .messages
+        .iter()
+        .map(|(index, _)| *index)
+        .chain(body.errors.iter().map(|error| error.index));
+    for index in indexes {
+        assert!(
+            index < count,
+            "index {index} is not below the item count {count}"
+        );
+        assert!(!seen[index], "index {index} appears twice");
+        seen[index] = true;
+    }
+
+    for (index, message) in body.iter() {
+        let bytes = serde_json::to_vec(message).expect("a decoded message serialises");
+        let again = Message::from_slice(&bytes).expect("a serialised message decodes");
+        assert_eq!(
+            &again, message,
+            "item {index}: the round trip changed the message"
+        );
+    }
+    for error in &body.errors {
+        let _ = (error.to_string(), format!("{error:?}"));
+    }
+
+    let error_indexes: Vec<usize> = body.errors.iter().map(|error| error.index).collect();
+    match body.shape {
+        BodyShape::Event => {
+            let message = Message::from_slice(data).expect("a decoded event decodes alone");
+            assert_eq!(body.into_messages(), [message]);
+        }
+        BodyShape::Array => {
+            // The batch parse reads the whole body as one JSON tree, so its nesting limit
+            // can refuse a body whose items are fine on their own.
+            if let Ok(lenient) = Batch::from_array_slice_lenient(data) {
+                let lenient_indexes: Vec<usize> =
+                    lenient.errors.iter().map(|error| error.index).collect();
+                assert_eq!(error_indexes, lenient_indexes, "the bad items differ");
+                assert_eq!(body.into_messages(), lenient.batch.batch);
+            }
+        }
+        BodyShape::Envelope => {
+            if let Ok(lenient) = Batch::from_slice_lenient(data) {
+                let lenient_indexes: Vec<usize> =
+                    lenient.errors.iter().map(|error| error.index).collect();
+                assert_eq!(error_indexes, lenient_indexes, "the bad items differ");
+                assert_eq!(body.into_messages(), lenient.batch.into_messages());
+            }
+        }
+        _ => {}
     }
 }
 

@@ -244,16 +244,24 @@ impl Batch {
                 });
             }
         };
-        let batch = Self {
-            batch: Vec::with_capacity(items.len()),
+        let mut batch = Self::envelope_from_map(map)?;
+        batch.batch.reserve(items.len());
+        Ok((batch, items))
+    }
+
+    /// Decodes the envelope fields of an object whose `batch` key has been taken out; the
+    /// result has no items. Shared with the webhook body decoder.
+    pub(crate) fn envelope_from_map(mut map: Map<String, Value>) -> Result<Self, Error> {
+        let root = Path::Root;
+        Ok(Self {
+            batch: Vec::new(),
             context: decode::take_strict(&mut map, "context", &root)?,
             integrations: decode::take_strict(&mut map, "integrations", &root)?,
             sent_at: decode::take_strict(&mut map, "sentAt", &root)?,
             write_key: decode::take_strict(&mut map, "writeKey", &root)?,
             message_id: decode::take_strict(&mut map, "messageId", &root)?,
             extra: map,
-        };
-        Ok((batch, items))
+        })
     }
 
     fn is_set(&self, key: &str) -> bool {
@@ -278,35 +286,36 @@ impl Batch {
     /// `sentAt` is set to the batch's. An item that sent one of these keys as `null` keeps
     /// its `null`.
     pub fn apply_envelope(&mut self) {
-        let Self {
-            batch,
-            context,
-            integrations,
-            sent_at,
-            ..
-        } = self;
-        for message in batch.iter_mut() {
-            let common = message.common_mut();
-            if let Some(batch_context) = context.as_ref() {
-                if let Some(own) = common.context.as_mut() {
-                    own.fill_missing_from(batch_context);
-                } else if !common.extra.contains_key("context") {
-                    common.context = Some(batch_context.clone());
-                }
+        let mut items = std::mem::take(&mut self.batch);
+        for message in &mut items {
+            self.apply_envelope_to(message);
+        }
+        self.batch = items;
+    }
+
+    /// Applies this envelope's `context`, `integrations` and `sentAt` to one message, by the
+    /// rules of [`Batch::apply_envelope`]. Shared with the webhook body decoder.
+    pub(crate) fn apply_envelope_to(&self, message: &mut Message) {
+        let common = message.common_mut();
+        if let Some(batch_context) = self.context.as_ref() {
+            if let Some(own) = common.context.as_mut() {
+                own.fill_missing_from(batch_context);
+            } else if !common.extra.contains_key("context") {
+                common.context = Some(batch_context.clone());
             }
-            if let Some(batch_integrations) = integrations.as_ref() {
-                if let Some(own) = common.integrations.as_mut() {
-                    own.fill_missing_from(batch_integrations);
-                } else if !common.extra.contains_key("integrations") {
-                    common.integrations = Some(batch_integrations.clone());
-                }
+        }
+        if let Some(batch_integrations) = self.integrations.as_ref() {
+            if let Some(own) = common.integrations.as_mut() {
+                own.fill_missing_from(batch_integrations);
+            } else if !common.extra.contains_key("integrations") {
+                common.integrations = Some(batch_integrations.clone());
             }
-            if let Some(batch_sent_at) = sent_at.as_ref()
-                && common.sent_at.is_none()
-                && !common.extra.contains_key("sentAt")
-            {
-                common.sent_at = Some(batch_sent_at.clone());
-            }
+        }
+        if let Some(batch_sent_at) = self.sent_at.as_ref()
+            && common.sent_at.is_none()
+            && !common.extra.contains_key("sentAt")
+        {
+            common.sent_at = Some(batch_sent_at.clone());
         }
     }
 

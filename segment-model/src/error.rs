@@ -1,8 +1,12 @@
 //! The crate's error type and the JSON decoding support shared by every wire type.
 //!
 //! Every decode error names *where* the problem is (a JSON path such as `traits`,
-//! `context.externalIds[2]` or, for batches, the item index) and *what* was wrong, but never echoes the offending value: the
-//! values are customer data (ids, emails) and error messages end up in logs.
+//! `context.externalIds[2]`, a line and column, or for batches the item index) and *what* was
+//! wrong (a JSON type, a category), but never echoes the offending value: the values are
+//! customer data (ids, emails, names) and error messages end up in logs and in the answers a
+//! webhook endpoint sends back. That holds for `Display`, for `Debug` and for every error in the
+//! `source()` chain; serde_json's errors are reduced to their category and position for that
+//! reason.
 
 use std::fmt;
 
@@ -14,21 +18,24 @@ use crate::validate::Violations;
 /// Everything that can go wrong when decoding or building Segment messages.
 ///
 /// The `Display` output names the field or JSON path at fault and never contains a customer
-/// id, an email address or a secret.
-#[derive(Clone, Debug, thiserror::Error)]
+/// id, an email address, a name or a secret; neither does `Debug`, and no error has a source
+/// that would.
+#[derive(Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The input is not syntactically valid JSON (or ends early).
-    #[error("malformed JSON at line {line}, column {column}")]
+    ///
+    /// Only the parser's error category and position are kept: some of serde_json's messages
+    /// quote a piece of the input, so its error is not carried as a source.
+    #[error("malformed JSON at line {line}, column {column} ({category})")]
     Json {
-        /// 1-based line of the first syntax error.
+        /// What kind of problem the parser reported.
+        category: JsonErrorCategory,
+        /// 1-based line of the first error.
         line: usize,
-        /// 1-based column of the first syntax error.
+        /// Column of the first error, as serde_json counts it (1-based; 0 when the input is
+        /// empty or ends right after a newline).
         column: usize,
-        /// The parser's own error. For syntax errors it describes the grammar problem only.
-        /// (Shared so that [`Error`] can be cloned.)
-        #[source]
-        source: std::sync::Arc<serde_json::Error>,
     },
 
     /// The message has no `type` key.
@@ -43,11 +50,14 @@ pub enum Error {
     },
 
     /// The message's `type` is a string this crate does not know.
-    #[error("`type`: unknown message type {}", shown_type(found))]
+    #[error(
+        "`type`: unknown message type ({} characters, not shown)",
+        found.chars().count()
+    )]
     UnknownType {
-        /// The `type` value as received, cut to its first 64 characters. `Display` shows it
-        /// only when it looks like a type tag (a short word of ASCII letters, digits, `_`, `-`),
-        /// so a misplaced email or id never reaches a log line.
+        /// The `type` value as received, cut to its first 64 characters. Neither `Display`
+        /// nor `Debug` shows it (only its length): a misplaced email or name must not reach a
+        /// log line. Read it here when a caller needs it.
         found: String,
     },
 
@@ -135,12 +145,112 @@ impl Error {
         }
     }
 
+    /// Keeps the category and position of a serde_json error, and nothing of its message.
     pub(crate) fn from_json(source: serde_json::Error) -> Self {
         Error::Json {
+            category: JsonErrorCategory::of(&source),
             line: source.line(),
             column: source.column(),
-            source: std::sync::Arc::new(source),
         }
+    }
+}
+
+/// Written by hand so that [`Error::UnknownType`] shows the length of the value, not the value;
+/// every other variant holds only paths, type names, kinds and positions.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Json {
+                category,
+                line,
+                column,
+            } => f
+                .debug_struct("Json")
+                .field("category", category)
+                .field("line", line)
+                .field("column", column)
+                .finish(),
+            Error::MissingType => f.write_str("MissingType"),
+            Error::TypeNotString { found } => f
+                .debug_struct("TypeNotString")
+                .field("found", found)
+                .finish(),
+            Error::UnknownType { found } => f
+                .debug_struct("UnknownType")
+                .field(
+                    "found",
+                    &format_args!("<{} characters>", found.chars().count()),
+                )
+                .finish(),
+            Error::TypeMismatch { expected, found } => f
+                .debug_struct("TypeMismatch")
+                .field("expected", expected)
+                .field("found", found)
+                .finish(),
+            Error::MissingField { path } => {
+                f.debug_struct("MissingField").field("path", path).finish()
+            }
+            Error::WrongType {
+                path,
+                expected,
+                found,
+            } => f
+                .debug_struct("WrongType")
+                .field("path", path)
+                .field("expected", expected)
+                .field("found", found)
+                .finish(),
+            Error::InvalidTimestamp { path } => f
+                .debug_struct("InvalidTimestamp")
+                .field("path", path)
+                .finish(),
+            Error::OutOfRange { path } => f.debug_struct("OutOfRange").field("path", path).finish(),
+            Error::BatchItem { index, source } => f
+                .debug_struct("BatchItem")
+                .field("index", index)
+                .field("source", source)
+                .finish(),
+            Error::Invalid(violations) => f.debug_tuple("Invalid").field(violations).finish(),
+        }
+    }
+}
+
+/// The kind of problem a JSON parser reported, without its message (mirrors
+/// [`serde_json::error::Category`]). serde_json's messages for some kinds quote the input
+/// (`invalid type: string "…"`), so this crate keeps the kind and the position only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum JsonErrorCategory {
+    /// Invalid JSON syntax.
+    Syntax,
+    /// The input ended in the middle of a value.
+    Eof,
+    /// Valid JSON of an unexpected shape.
+    Data,
+    /// Reading failed.
+    Io,
+}
+
+impl JsonErrorCategory {
+    /// The category of a serde_json error.
+    pub fn of(error: &serde_json::Error) -> Self {
+        match error.classify() {
+            serde_json::error::Category::Syntax => Self::Syntax,
+            serde_json::error::Category::Eof => Self::Eof,
+            serde_json::error::Category::Data => Self::Data,
+            serde_json::error::Category::Io => Self::Io,
+        }
+    }
+}
+
+impl fmt::Display for JsonErrorCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Syntax => "syntax error",
+            Self::Eof => "unexpected end of input",
+            Self::Data => "unexpected data",
+            Self::Io => "read error",
+        })
     }
 }
 
@@ -542,38 +652,54 @@ pub(crate) mod decode {
     }
 }
 
-/// How an unknown `type` value is shown: quoted when it looks like a type tag, otherwise only
-/// its length (it may be personal data sent in the wrong field).
-fn shown_type(found: &str) -> String {
-    let tag_like = !found.is_empty()
-        && found.len() <= 32
-        && found
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if tag_like {
-        format!("{found:?}")
-    } else {
-        format!("({} characters, not shown)", found.chars().count())
-    }
-}
-
 #[cfg(test)]
 mod unknown_type_display {
     use super::Error;
 
     #[test]
-    fn tags_are_shown_and_anything_else_is_not() {
-        let tag = Error::UnknownType {
-            found: "identity".into(),
+    fn the_value_is_never_shown_only_its_length() {
+        for (found, length) in [("identity", 8), ("Ada", 3), ("ada@example.com", 15)] {
+            let error = Error::UnknownType {
+                found: found.into(),
+            };
+            assert_eq!(
+                error.to_string(),
+                format!("`type`: unknown message type ({length} characters, not shown)")
+            );
+            assert_eq!(
+                format!("{error:?}"),
+                format!("UnknownType {{ found: <{length} characters> }}")
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod json_error_display {
+    use super::{Error, JsonErrorCategory};
+
+    #[test]
+    fn a_data_error_that_quotes_the_input_is_reduced_to_its_category_and_position() {
+        // serde_json's own message for this one is `invalid type: string "ada@example.com",
+        // expected u8 at line 1 column 17`.
+        let Err(source) = serde_json::from_str::<u8>("\"ada@example.com\"") else {
+            panic!("a string is not a u8");
         };
-        assert_eq!(tag.to_string(), "`type`: unknown message type \"identity\"");
-        let email = Error::UnknownType {
-            found: "ada@example.com".into(),
-        };
+        assert!(source.to_string().contains("ada@"));
+        let error = Error::from_json(source);
+        assert!(matches!(
+            error,
+            Error::Json {
+                category: JsonErrorCategory::Data,
+                line: 1,
+                column: 17
+            }
+        ));
         assert_eq!(
-            email.to_string(),
-            "`type`: unknown message type (15 characters, not shown)"
+            error.to_string(),
+            "malformed JSON at line 1, column 17 (unexpected data)"
         );
-        assert!(!email.to_string().contains("ada"));
+        assert!(!format!("{error:?}").contains("ada@"));
+        assert!(std::error::Error::source(&error).is_none());
     }
 }

@@ -9,7 +9,8 @@
 //! - lossless round-trips: fields this crate does not model are kept and written back once;
 //! - lenient timestamp parsing and strict validation on demand;
 //! - the semantic specs the sync uses (Email spec, push, lifecycle names, Engage audiences);
-//! - the Webhooks destination signature check;
+//! - [`webhook`]: what Segment's Webhooks destinations send (the `X-Signature` check, and the
+//!   body in its three shapes decoded item by item);
 //! - behind the `client` feature, the Tracking API writer and the Profile API reader.
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -22,10 +23,14 @@ pub mod error;
 pub mod integrations;
 pub mod message;
 pub mod reserved;
-pub mod signature;
 pub mod spec;
 pub mod timestamp;
 pub mod validate;
+pub mod webhook;
+
+/// The Webhooks destination signature check, at its v0.1 path; it lives in
+/// [`webhook::signature`].
+pub use webhook::signature;
 
 #[cfg(feature = "client")]
 pub mod client;
@@ -36,7 +41,7 @@ pub use builder::{
     TrackBuilder,
 };
 pub use context::Context;
-pub use error::{Error, JsonType};
+pub use error::{Error, JsonErrorCategory, JsonType};
 pub use integrations::{IntegrationSetting, Integrations};
 pub use message::{
     Alias, Common, Delete, Group, Id, Identify, Message, MessageKind, NumberOrString, Page, Screen,
@@ -46,7 +51,10 @@ pub use reserved::{Properties, Traits};
 pub use timestamp::Timestamp;
 pub use validate::{Limits, Violation, ViolationKind, Violations};
 
-// signature, specs, audiences, clients
+// webhooks, specs, audiences, clients
 pub use audience::{AudienceChange, AudienceError, ComputationClass, Membership};
-pub use signature::{SharedSecret, SignatureError, WebhookVerifier};
 pub use spec::{EmailEvent, EmailProperties, EmailSpecEvent, LifecycleEvent, PushEvent};
+pub use webhook::{
+    BodyShape, SharedSecret, SignatureError, WebhookBody, WebhookBodyError, WebhookItemError,
+    WebhookLimits, WebhookVerifier,
+};

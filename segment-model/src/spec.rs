@@ -47,13 +47,32 @@ use crate::message::Message;
 use crate::reserved::{Properties, Traits};
 
 /// A name that is not one of the names of the enum it was parsed as.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name:?} is not a known {family} event name")]
+///
+/// `Display` and `Debug` give the name's length, not the name: event names usually are
+/// vocabulary, but the string parsed may be anything a caller holds (a misplaced trait, a
+/// name typed by a person), and error messages end up in logs.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "not a known {family} event name ({} characters, not shown)",
+    name.chars().count()
+)]
 pub struct UnknownEventName {
     /// Which family of names was expected (`Email spec`, `push`, `lifecycle`).
     pub family: &'static str,
-    /// The name that was given. Event names are vocabulary, not customer data.
+    /// The name that was given.
     pub name: String,
+}
+
+impl fmt::Debug for UnknownEventName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnknownEventName")
+            .field("family", &self.family)
+            .field(
+                "name",
+                &format_args!("<{} characters>", self.name.chars().count()),
+            )
+            .finish()
+    }
 }
 
 /// Defines an enum of event names with `as_str`, `Display`, `FromStr` and string serde.

@@ -32,7 +32,10 @@ fn malformed_json_reports_line_and_column() {
         }
         other => panic!("expected Json, got {other:?}"),
     }
-    assert_eq!(err.to_string(), "malformed JSON at line 2, column 11");
+    assert_eq!(
+        err.to_string(),
+        "malformed JSON at line 2, column 11 (syntax error)"
+    );
     assert!(matches!(
         Message::from_slice(b"{\"type\":\"track\""),
         Err(Error::Json { .. })
@@ -162,7 +165,11 @@ fn unknown_type() {
         matches!(&err, Error::UnknownType { found } if found == "launch"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "`type`: unknown message type \"launch\"");
+    // The value is not shown, even when it looks like a tag: a short word may be a name.
+    assert_eq!(
+        err.to_string(),
+        "`type`: unknown message type (6 characters, not shown)"
+    );
     // An absurdly long tag is cut, so one payload cannot flood a log line.
     let long = "x".repeat(10_000);
     let err = decode_err(json!({"type": long}));
@@ -310,4 +317,136 @@ fn broken_batch_envelopes() {
         Batch::from_slice(b"{\"batch\": ["),
         Err(Error::Json { .. })
     ));
+}
+
+/// `Display` of the error and of every error in its `source()` chain, then its `Debug`.
+fn everything_shown(error: &dyn std::error::Error) -> String {
+    let mut text = format!("{error} | {error:?}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(" | {cause} | {cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[test]
+fn no_error_path_shows_a_personal_value() {
+    const EMAIL: &str = "lena.fischer@example.org";
+    const NAME: &str = "Lena";
+    let mut errors: Vec<Box<dyn std::error::Error>> = Vec::new();
+    let mut decode = |text: String| match Message::from_str(&text) {
+        Ok(_) => panic!("{text}: must not decode"),
+        Err(error) => errors.push(Box::new(error)),
+    };
+    // Wrong JSON types, at the top level and nested.
+    decode(format!(
+        r#"{{"type":"identify","userId":"u","traits":"{EMAIL}"}}"#
+    ));
+    decode(format!(
+        r#"{{"type":"track","userId":"u","event":["{NAME}"]}}"#
+    ));
+    decode(format!(
+        r#"{{"type":"track","userId":{{"email":"{EMAIL}"}},"event":"A"}}"#
+    ));
+    decode(format!(
+        r#"{{"type":"track","userId":"u","event":"A","context":"{EMAIL}"}}"#
+    ));
+    decode(format!(
+        r#"{{"type":"track","userId":"u","event":"A","integrations":"{NAME}"}}"#
+    ));
+    decode(format!(r#"["{EMAIL}"]"#));
+    // An unknown type tag that is an email, a name, a word.
+    decode(format!(r#"{{"type":"{EMAIL}","userId":"u"}}"#));
+    decode(format!(r#"{{"type":"{NAME}","userId":"u"}}"#));
+    decode(format!(r#"{{"type":{{"name":"{NAME}"}},"userId":"u"}}"#));
+    // Bad timestamps.
+    for field in ["timestamp", "sentAt", "receivedAt", "originalTimestamp"] {
+        decode(format!(
+            r#"{{"type":"track","userId":"u","event":"A","{field}":"{EMAIL}"}}"#
+        ));
+    }
+    // Bad JSON next to personal values: a syntax error, a truncated body, trailing text.
+    decode(format!(r#"{{"type":"track","userId":"{EMAIL}" "{NAME}"}}"#));
+    decode(format!(r#"{{"type":"track","userId":"{EMAIL}"#));
+    decode(format!(r#"{{"type":"track"}} "{NAME}""#));
+    decode(format!("{{\"type\":\"track\",\"userId\":\"{NAME}\u{1}\"}}"));
+
+    // A type that contradicts the endpoint, and one that is not a kind.
+    errors.push(Box::new(
+        Message::from_value_implied(
+            json!({"type": "identify", "userId": EMAIL}),
+            MessageKind::Track,
+        )
+        .expect_err("mismatch"),
+    ));
+    errors.push(Box::new(
+        EMAIL.parse::<MessageKind>().expect_err("not a kind"),
+    ));
+    // Strict and lenient batches.
+    errors.push(Box::new(
+        Batch::from_value(json!({"batch": [{"type": NAME, "userId": EMAIL}]})).expect_err("bad"),
+    ));
+    errors.push(Box::new(
+        Batch::from_value(json!({"batch": [], "sentAt": EMAIL})).expect_err("bad"),
+    ));
+    let lenient = Batch::from_value_lenient(json!({"batch": [
+        {"type": "track", "userId": "u", "event": EMAIL, "timestamp": NAME}
+    ]}))
+    .expect("the envelope is fine");
+    for error in lenient.errors {
+        errors.push(Box::new(error));
+    }
+    // Validation, semantic event names.
+    let long_id = EMAIL.repeat(5);
+    let message = Message::from_value(json!({
+        "type": "track", "userId": EMAIL, "event": "A", "messageId": long_id
+    }))
+    .expect("decodes");
+    errors.push(Box::new(
+        message.validate().expect_err("messageId too long"),
+    ));
+    errors.push(Box::new(
+        EMAIL
+            .parse::<segment_model::LifecycleEvent>()
+            .expect_err("not a name"),
+    ));
+    errors.push(Box::new(
+        NAME.parse::<segment_model::EmailEvent>()
+            .expect_err("not a name"),
+    ));
+
+    assert!(errors.len() >= 25, "{} errors", errors.len());
+    for error in &errors {
+        let shown = everything_shown(error.as_ref());
+        assert!(!shown.contains(EMAIL), "{shown}");
+        assert!(!shown.contains("lena"), "{shown}");
+        assert!(!shown.contains(NAME), "{shown}");
+    }
+}
+
+#[test]
+fn json_errors_keep_only_their_category_and_position() {
+    let error = Message::from_slice(b"{\"type\":\"track\",\n\"userId\":\"u\" x}").expect_err("bad");
+    assert!(matches!(
+        error,
+        Error::Json {
+            category: segment_model::JsonErrorCategory::Syntax,
+            line: 2,
+            column: 14
+        }
+    ));
+    assert!(std::error::Error::source(&error).is_none());
+    let error = Message::from_slice(b"{\"type\":\"track\"").expect_err("bad");
+    assert!(matches!(
+        error,
+        Error::Json {
+            category: segment_model::JsonErrorCategory::Eof,
+            ..
+        }
+    ));
+    assert!(
+        error.to_string().ends_with("(unexpected end of input)"),
+        "{error}"
+    );
 }

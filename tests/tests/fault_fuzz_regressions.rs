@@ -58,6 +58,14 @@ fn segment_batch_inputs_keep_their_properties() {
 }
 
 #[test]
+fn segment_webhook_body_inputs_keep_their_properties() {
+    replay("segment_webhook_body", 7, properties::segment_webhook_body);
+    // Single messages and batch envelopes are webhook bodies too.
+    replay("segment_message", 40, properties::segment_webhook_body);
+    replay("segment_batch", 4, properties::segment_webhook_body);
+}
+
+#[test]
 fn cio_webhook_inputs_keep_their_properties() {
     replay("cio_webhook", 30, properties::cio_webhook);
 }

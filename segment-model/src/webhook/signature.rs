@@ -44,6 +44,9 @@ use serde::de::{Deserializer as _, IgnoredAny, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha1::Sha1;
 
+/// The kind of JSON error found in a body; shared with [`crate::Error::Json`].
+pub use crate::error::JsonErrorCategory;
+
 /// The name of the header carrying the signature (`X-Signature`; HTTP header names are
 /// case-insensitive).
 pub const SIGNATURE_HEADER: &str = "X-Signature";
@@ -188,43 +191,12 @@ impl fmt::Display for MalformedReason {
     }
 }
 
-/// The kind of JSON error found in a body (mirrors [`serde_json::error::Category`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum JsonErrorCategory {
-    /// Invalid JSON syntax.
-    Syntax,
-    /// The body ended in the middle of a value.
-    Eof,
-    /// Valid JSON of an unexpected shape.
-    Data,
-    /// Reading failed.
-    Io,
-}
-
-impl fmt::Display for JsonErrorCategory {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Syntax => "syntax error",
-            Self::Eof => "unexpected end of input",
-            Self::Data => "unexpected data",
-            Self::Io => "read error",
-        })
-    }
-}
-
 impl SignatureError {
     fn from_json(err: &serde_json::Error) -> Self {
-        let category = match err.classify() {
-            serde_json::error::Category::Syntax => JsonErrorCategory::Syntax,
-            serde_json::error::Category::Eof => JsonErrorCategory::Eof,
-            serde_json::error::Category::Data => JsonErrorCategory::Data,
-            serde_json::error::Category::Io => JsonErrorCategory::Io,
-        };
         Self::BodyNotJson {
             line: err.line(),
             column: err.column(),
-            category,
+            category: JsonErrorCategory::of(err),
         }
     }
 }
