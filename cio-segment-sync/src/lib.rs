@@ -34,6 +34,8 @@
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod activity;
+pub mod builder;
+pub mod config;
 pub mod dead_letter;
 pub mod dedupe;
 pub mod dispatch;

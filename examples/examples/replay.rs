@@ -63,7 +63,7 @@ async fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let env = EnvConfig::from_process()?;
     let (mut config, rest) = SyncConfig::from_args(std::env::args().skip(1))?;
     let args = ReplayArgs::parse(rest)?;
-    config.triggers.batch_concurrency = args.concurrency.get();
+    config.triggers.batch_concurrency = args.concurrency;
     // Each person's messages go one after the other, each waiting for its batch to fill or
     // linger out; a short linger keeps a replay fast. An explicit `linger_ms` in the config wins.
     config.triggers.dispatcher.linger_ms.get_or_insert(20);

@@ -375,7 +375,7 @@ impl SegmentFlows {
     pub async fn process_batch(&self, messages: Vec<Message>) -> Vec<(FlowName, FlowResult)> {
         let results = in_person_order(
             &messages,
-            self.triggers.pipeline().config().batch_concurrency,
+            self.triggers.pipeline().config().batch_concurrency.get(),
             |message| self.process(message),
             |(_, result)| !result.is_finished(),
         )

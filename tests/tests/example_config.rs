@@ -205,7 +205,7 @@ fn bad_values_name_the_variable_and_not_the_value() {
 fn the_example_file_loads_with_every_flow_configured() {
     let config = SyncConfig::load(&example_file()).unwrap();
     assert_eq!(config.triggers.lease_seconds, 600);
-    assert_eq!(config.triggers.dispatcher.concurrency, 4);
+    assert_eq!(config.triggers.dispatcher.concurrency.get(), 4);
     assert!(config.triggers.mapping.forward_device_events);
     assert!(!config.triggers.mapping.events.allows("Debug Ping"));
     assert!(config.triggers.resolver.allow_anonymous);

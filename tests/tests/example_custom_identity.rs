@@ -133,7 +133,7 @@ async fn the_rule_reaches_customerio_through_the_pipeline() {
     .unwrap();
     let mut config = TriggersConfig::default();
     config.dispatcher.linger_ms = Some(5);
-    config.dispatcher.max_attempts = Some(1);
+    config.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     let (flow, _worker) = SegmentToCustomerIo::builder(client, config)
         .resolver(Arc::new(resolver()))
         .spawn();

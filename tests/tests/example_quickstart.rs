@@ -164,7 +164,7 @@ fn expected() -> Vec<(&'static str, Option<&'static str>, Value)> {
 async fn run_sample(base_url: &str) -> (Vec<LineReport>, Summary) {
     let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "example").unwrap();
     config.triggers.dispatcher.linger_ms = Some(5);
-    config.triggers.dispatcher.max_attempts = Some(1);
+    config.triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     let client = TrackClient::new(
         SiteId::new("site"),
         TrackApiKey::new("key"),

@@ -59,9 +59,9 @@ fn flow(server: &MockServer) -> SegmentFlows {
         .unwrap();
     let client = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), config).unwrap();
     let mut triggers = TriggersConfig::default();
-    triggers.dispatcher.max_items = Some(1);
+    triggers.dispatcher.max_items = std::num::NonZeroUsize::new(1);
     triggers.dispatcher.linger_ms = Some(5);
-    triggers.dispatcher.max_attempts = Some(1);
+    triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     let (flow, _worker) = SegmentToCustomerIo::builder(client, triggers).spawn();
     SegmentFlows::from(Arc::new(flow))
 }

@@ -77,8 +77,8 @@ struct TestServer {
 fn dispatcher(options: &Options) -> DispatcherSettings {
     let mut settings = DispatcherSettings::default();
     settings.linger_ms = Some(10);
-    settings.attempt_timeout_ms = 5_000;
-    settings.max_attempts = Some(options.max_attempts);
+    settings.attempt_timeout_ms = std::num::NonZeroU64::new(5_000).unwrap();
+    settings.max_attempts = std::num::NonZeroU32::new(options.max_attempts);
     settings.initial_backoff_ms = Some(options.backoff_ms);
     settings.max_backoff_ms = Some(options.backoff_ms);
     settings

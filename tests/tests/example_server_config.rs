@@ -230,7 +230,7 @@ async fn dead_letters_are_appended_to_the_file_given_on_the_command_line() {
         .await;
     let mut settings = settings(&cio, &["--dead-letter", dead_letters.to_str().unwrap()]);
     settings.flows.triggers.dispatcher.linger_ms = Some(10);
-    settings.flows.triggers.dispatcher.max_attempts = Some(1);
+    settings.flows.triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     let (base, state) = serve(settings).await;
 
     // Given up for good: acknowledged, so Segment does not resend it forever.

@@ -40,7 +40,7 @@ async fn worker(
     settings.redis_prefix = Some(prefix.to_owned());
     let mut dispatcher = DispatcherSettings::default();
     dispatcher.linger_ms = Some(10);
-    dispatcher.max_attempts = Some(1);
+    dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     settings.flows.triggers.dispatcher = dispatcher;
     configure(&mut settings);
     serve(settings).await.0

@@ -43,7 +43,7 @@ fn flow(server: &MockServer, deduper: Arc<dyn Deduper>) -> SegmentToCustomerIo {
     .unwrap();
     let mut config = TriggersConfig::default();
     config.dispatcher.linger_ms = Some(5);
-    config.dispatcher.max_attempts = Some(1);
+    config.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     let (flow, _worker) = SegmentToCustomerIo::builder(client, config)
         .deduper(deduper)
         .spawn();

@@ -19,7 +19,7 @@ fn flow(server: &MockServer) -> SegmentToCustomerIo {
 /// One operation per request, so concurrent people's operations never share a request.
 fn one_per_request_flow(server: &MockServer) -> SegmentToCustomerIo {
     let mut config = triggers_config();
-    config.dispatcher.max_items = Some(1);
+    config.dispatcher.max_items = std::num::NonZeroUsize::new(1);
     let (flow, _worker) = SegmentToCustomerIo::builder(client(server), config).spawn();
     flow
 }

@@ -170,6 +170,23 @@ pub struct BackfillConfig {
     pub mapping: MappingConfig,
 }
 
+impl BackfillConfig {
+    /// Checks the settings: a page size of 1–200 and a lease of at least one second.
+    ///
+    /// # Errors
+    ///
+    /// [`BackfillConfigError`] naming the setting.
+    pub fn validate(&self) -> Result<(), BackfillConfigError> {
+        if self.lease_seconds == 0 {
+            return Err(BackfillConfigError::ZeroLease);
+        }
+        TraitsQuery::new()
+            .limit(self.page_size)
+            .map_err(|InvalidLimit(value)| BackfillConfigError::PageSize { value })?;
+        Ok(())
+    }
+}
+
 impl Default for BackfillConfig {
     fn default() -> Self {
         Self {
@@ -438,9 +455,7 @@ impl BackfillFlow {
         deduper: Arc<dyn Deduper>,
         deliver: Arc<dyn Deliver>,
     ) -> Result<Self, BackfillConfigError> {
-        if config.lease_seconds == 0 {
-            return Err(BackfillConfigError::ZeroLease);
-        }
+        config.validate()?;
         let query = TraitsQuery::new()
             .limit(config.page_size)
             .map_err(|InvalidLimit(value)| BackfillConfigError::PageSize { value })?

@@ -358,7 +358,7 @@ impl<S: Sink<Item = Operation>> OperationDeliverer for DispatcherHandle<S> {
 #[non_exhaustive]
 pub enum ChurnError {
     /// A setting is invalid.
-    #[error("churn config: `{field}` {problem}")]
+    #[error("`{field}` {problem}")]
     Config {
         /// The setting.
         field: &'static str,

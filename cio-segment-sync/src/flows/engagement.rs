@@ -320,7 +320,7 @@ impl EngagementConfig {
 #[non_exhaustive]
 pub enum EngagementConfigError {
     /// An event name is empty or blank.
-    #[error("the event name at `{key}` is blank")]
+    #[error("`{key}` is a blank event name")]
     BlankName {
         /// Where: `unsubscribed_event` or `names.<key>`.
         key: String,

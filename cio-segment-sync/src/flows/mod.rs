@@ -25,6 +25,7 @@ pub mod churn;
 pub mod engagement;
 pub mod forget;
 pub mod onboarding;
+pub mod router;
 pub mod triggers;
 
 #[cfg(test)]

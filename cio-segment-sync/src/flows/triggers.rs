@@ -61,7 +61,7 @@
 //! ```
 
 use std::fmt;
-use std::num::NonZeroUsize;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,19 +129,20 @@ impl From<ResolverSettings> for ResolverConfig {
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct DispatcherSettings {
-    /// Items accepted and not yet resolved before `submit` waits. Default 10 000; 0 is raised
-    /// to 1.
-    pub queue_capacity: usize,
-    /// Requests in flight at once. Default 4; 0 is raised to 1.
-    pub concurrency: usize,
-    /// Timeout of one attempt, in milliseconds. Default 10 000; 0 is raised to 1.
-    pub attempt_timeout_ms: u64,
+    /// Items accepted and not yet resolved before `submit` waits. Default 10 000; 0 is refused.
+    pub queue_capacity: NonZeroUsize,
+    /// Requests in flight at once. Default 4; 0 is refused.
+    pub concurrency: NonZeroUsize,
+    /// Timeout of one attempt, in milliseconds. Default 10 000; 0 is refused.
+    pub attempt_timeout_ms: NonZeroU64,
     /// How long a partial batch waits for more items, in milliseconds. Default: the sink's.
     pub linger_ms: Option<u64>,
-    /// Most operations per request (never above the sink's limit). Default: the sink's.
-    pub max_items: Option<usize>,
-    /// Most attempts per request, the first included. Default: [`RetryPolicy::default`]'s.
-    pub max_attempts: Option<u32>,
+    /// Most operations per request (never above the sink's limit). Default: the sink's; 0 is
+    /// refused.
+    pub max_items: Option<NonZeroUsize>,
+    /// Most attempts per request, the first included. Default: [`RetryPolicy::default`]'s; 0
+    /// is refused.
+    pub max_attempts: Option<NonZeroU32>,
     /// First retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
     pub initial_backoff_ms: Option<u64>,
     /// Longest retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
@@ -151,9 +152,9 @@ pub struct DispatcherSettings {
 impl Default for DispatcherSettings {
     fn default() -> Self {
         Self {
-            queue_capacity: 10_000,
-            concurrency: 4,
-            attempt_timeout_ms: 10_000,
+            queue_capacity: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+            concurrency: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
+            attempt_timeout_ms: NonZeroU64::new(10_000).unwrap_or(NonZeroU64::MIN),
             linger_ms: None,
             max_items: None,
             max_attempts: None,
@@ -168,7 +169,7 @@ impl DispatcherSettings {
     pub fn to_config(&self) -> DispatcherConfig {
         let mut retry = RetryPolicy::default();
         if let Some(attempts) = self.max_attempts {
-            retry = retry.with_max_attempts(attempts);
+            retry = retry.with_max_attempts(attempts.get());
         }
         if let Some(ms) = self.initial_backoff_ms {
             retry = retry.with_initial_backoff(Duration::from_millis(ms));
@@ -177,17 +178,15 @@ impl DispatcherSettings {
             retry = retry.with_max_backoff(Duration::from_millis(ms));
         }
         let mut config = DispatcherConfig::default()
-            .with_queue_capacity(
-                NonZeroUsize::new(self.queue_capacity).unwrap_or(NonZeroUsize::MIN),
-            )
-            .with_concurrency(NonZeroUsize::new(self.concurrency).unwrap_or(NonZeroUsize::MIN))
-            .with_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms.max(1)))
+            .with_queue_capacity(self.queue_capacity)
+            .with_concurrency(self.concurrency)
+            .with_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms.get()))
             .with_retry(retry);
         if let Some(ms) = self.linger_ms {
             config = config.with_linger(Duration::from_millis(ms));
         }
         if let Some(max) = self.max_items {
-            config = config.with_max_items(NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN));
+            config = config.with_max_items(max);
         }
         config
     }
@@ -209,8 +208,8 @@ pub struct TriggersConfig {
     /// retries included (a shorter lease lets a redelivery through while the first is still
     /// being sent). Default 600.
     pub lease_seconds: u64,
-    /// People processed at once in a batch. Default 16; 0 is raised to 1.
-    pub batch_concurrency: usize,
+    /// People processed at once in a batch. Default 16; 0 is refused.
+    pub batch_concurrency: NonZeroUsize,
 }
 
 impl Default for TriggersConfig {
@@ -220,7 +219,8 @@ impl Default for TriggersConfig {
             resolver: ResolverSettings::default(),
             dispatcher: DispatcherSettings::default(),
             lease_seconds: 600,
-            batch_concurrency: crate::pipeline::DEFAULT_BATCH_CONCURRENCY,
+            batch_concurrency: NonZeroUsize::new(crate::pipeline::DEFAULT_BATCH_CONCURRENCY)
+                .unwrap_or(NonZeroUsize::MIN),
         }
     }
 }
@@ -505,7 +505,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.lease_seconds, 30);
         assert_eq!(
-            config.batch_concurrency,
+            config.batch_concurrency.get(),
             crate::pipeline::DEFAULT_BATCH_CONCURRENCY
         );
         assert!(!config.resolver.allow_anonymous);

@@ -1,6 +1,7 @@
 //! [`SyncPipeline`]: dedupe → loop guard → identity → mapping → delivery.
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,14 +30,15 @@ pub struct PipelineConfig {
     pub lease: Duration,
     /// How many groups of messages [`Pipeline::process_batch`] runs at once. Default
     /// [`DEFAULT_BATCH_CONCURRENCY`](super::DEFAULT_BATCH_CONCURRENCY).
-    pub batch_concurrency: usize,
+    pub batch_concurrency: NonZeroUsize,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(10 * 60),
-            batch_concurrency: super::DEFAULT_BATCH_CONCURRENCY,
+            batch_concurrency: NonZeroUsize::new(super::DEFAULT_BATCH_CONCURRENCY)
+                .unwrap_or(NonZeroUsize::MIN),
         }
     }
 }
@@ -161,7 +163,7 @@ impl Pipeline for SyncPipeline {
     }
 
     async fn process_batch(&self, messages: Vec<Message>) -> Vec<Result<Outcome, PipelineError>> {
-        let results = batch::run(self, messages, self.config.batch_concurrency).await;
+        let results = batch::run(self, messages, self.config.batch_concurrency.get()).await;
         // Processed messages were counted by `process`; blocked ones never reached it.
         for result in &results {
             if matches!(result, Err(PipelineError::Blocked)) {
@@ -239,9 +241,9 @@ impl SyncPipelineBuilder {
         self
     }
 
-    /// How many groups a batch runs at once (0 is raised to 1).
-    pub fn batch_concurrency(mut self, groups: usize) -> Self {
-        self.config.batch_concurrency = groups.max(1);
+    /// How many groups a batch runs at once.
+    pub fn batch_concurrency(mut self, groups: NonZeroUsize) -> Self {
+        self.config.batch_concurrency = groups;
         self
     }
 

@@ -729,7 +729,7 @@ mod tests {
         );
         assert_eq!(settings.flows.audience.as_ref().unwrap().segments["vip"], 7);
         assert_eq!(settings.flows.churn.as_ref().unwrap().inactive_days, 14);
-        assert_eq!(settings.flows.engagement_dispatcher.concurrency, 2);
+        assert_eq!(settings.flows.engagement_dispatcher.concurrency.get(), 2);
         assert_eq!(settings.churn_scan_every, Duration::from_secs(120));
         assert_eq!(settings.deadlines.segment(), Duration::from_millis(2500));
         assert_eq!(settings.deadlines.customerio(), Duration::from_millis(1500));

@@ -40,8 +40,8 @@ pub fn client(server: &MockServer) -> TrackClient {
 pub fn dispatcher_settings() -> DispatcherSettings {
     let mut settings = DispatcherSettings::default();
     settings.linger_ms = Some(10);
-    settings.attempt_timeout_ms = 5_000;
-    settings.max_attempts = Some(1);
+    settings.attempt_timeout_ms = std::num::NonZeroU64::new(5_000).unwrap();
+    settings.max_attempts = std::num::NonZeroU32::new(1);
     settings
 }
 

@@ -1,4 +1,9 @@
-//! The error shared by every state store (dedupe claims, identity links, activity, …).
+//! State: the error every state store shares (dedupe claims, identity links, activity, …) and
+//! the [`Stores`] bundle the flows share.
+
+mod stores;
+
+pub use stores::Stores;
 
 use std::error::Error as StdError;
 

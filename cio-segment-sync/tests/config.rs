@@ -1,0 +1,94 @@
+//! `SyncConfig` loading: every key and value that cannot work is refused with its key and line;
+//! nothing is clamped.
+
+use cio_segment_sync::config::{ConfigError, SyncConfig};
+
+fn error(text: &str) -> String {
+    SyncConfig::from_toml_str(text, "sync.toml")
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn the_example_file_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sync.example.toml");
+    let config = SyncConfig::load(std::path::Path::new(path)).unwrap();
+    assert!(config.onboarding.is_some() && config.audience.is_some());
+}
+
+#[test]
+fn an_unknown_key_is_refused_with_its_name_and_line() {
+    let message = error("[triggers]\nlease_seconds = 60\nleese = 1\n");
+    assert!(message.contains("leese"), "{message}");
+    assert!(message.contains("line 3"), "{message}");
+}
+
+#[test]
+fn zero_where_one_is_needed_is_refused_not_raised() {
+    for (text, key, line) in [
+        (
+            "[triggers]\nbatch_concurrency = 0\n",
+            "batch_concurrency",
+            "line 2",
+        ),
+        (
+            "[triggers.dispatcher]\n\nconcurrency = 0\n",
+            "concurrency",
+            "line 3",
+        ),
+        (
+            "[triggers.dispatcher]\nattempt_timeout_ms = 0\n",
+            "attempt_timeout_ms",
+            "line 2",
+        ),
+        (
+            "[server]\nbody_limit_bytes = 0\n",
+            "body_limit_bytes",
+            "line 2",
+        ),
+    ] {
+        let message = error(text);
+        assert!(
+            message.contains(key) && message.contains(line),
+            "{text}: {message}"
+        );
+        assert!(message.starts_with("sync.toml: "), "{message}");
+    }
+}
+
+#[test]
+fn a_value_that_parses_but_cannot_work_names_its_key_and_line() {
+    let text = "[onboarding]\nmilestones = [\n  { event = \"A\", key = \"a\" },\n  { event = \"B\", key = \"a\" },\n]\n";
+    match SyncConfig::from_toml_str(text, "sync.toml") {
+        Err(ConfigError::Invalid { key, line, .. }) => {
+            assert_eq!(
+                (key.as_str(), line),
+                ("onboarding.milestones[1].key", Some(4))
+            );
+        }
+        other => panic!("expected an invalid value, got {other:?}"),
+    }
+    assert_eq!(
+        error("[churn]\ninactive_days = 0\n"),
+        "sync.toml, line 2: `churn.inactive_days` must be at least 1"
+    );
+    assert_eq!(
+        error("[server]\ncustomerio_deadline_ms = 4000\n"),
+        "sync.toml, line 2: `server.customerio_deadline_ms` must be under 4000 (Customer.io's window)"
+    );
+    let message = error("[onboarding]\nmilestones = []\n");
+    assert!(
+        message.starts_with("sync.toml, line 2: `onboarding.milestones`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unreadable_file_names_it() {
+    let error = SyncConfig::load(std::path::Path::new("/nonexistent/sync.toml")).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }));
+    assert_eq!(
+        error.to_string(),
+        "cannot read config file /nonexistent/sync.toml"
+    );
+}
