@@ -11,7 +11,7 @@ fn error(text: &str) -> String {
 
 #[test]
 fn the_example_file_loads() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sync.example.toml");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../cio-sync/sync.example.toml");
     let config = SyncConfig::load(std::path::Path::new(path)).unwrap();
     assert!(config.onboarding.is_some() && config.audience.is_some());
 }

@@ -23,7 +23,7 @@ use examples::quickstart::{EXAMPLE_CONFIG, Quickstart, SAMPLE_EVENTS};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = EnvConfig::from_process()?;
-    let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "examples/sync.example.toml")?;
+    let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "cio-sync/sync.example.toml")?;
     config.triggers.dispatcher.linger_ms = Some(5);
     // Audience sync names people by `userId` or email as Segment sent them (its `id_type`),
     // not through a resolver, so it would not see the tenant prefix: leave it out here.

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn host() -> Result<(), Box<dyn std::error::Error>> {
     let env = EnvConfig::from_process()?;
-    let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "examples/sync.example.toml")?;
+    let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "cio-sync/sync.example.toml")?;
     config.triggers.dispatcher.linger_ms = Some(20);
 
     let sink;

@@ -44,7 +44,7 @@ async fn run() -> Result<Summary, Box<dyn std::error::Error>> {
     let has_config = std::env::args().any(|a| a == "--config" || a.starts_with("--config="));
     let (mut config, rest) = SyncConfig::from_args(std::env::args().skip(1))?;
     if !has_config {
-        config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "examples/sync.example.toml")?;
+        config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "cio-sync/sync.example.toml")?;
     }
     let text = match rest.first() {
         Some(path) => std::fs::read_to_string(PathBuf::from(path))?,

@@ -32,7 +32,7 @@ use examples::server::settings::Settings;
 
 const USAGE: &str = "usage: webhook_server [--config FILE.toml] [--dead-letter FILE]
 Secrets and endpoints come from the environment (CIO_SITE_ID, CIO_API_KEY, BIND, ...: see the
-README); everything else from the --config file (see examples/sync.example.toml).";
+README); everything else from the --config file (see cio-sync/sync.example.toml).";
 
 fn main() -> ExitCode {
     if std::env::args().any(|arg| arg == "--help" || arg == "-h") {

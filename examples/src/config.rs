@@ -387,7 +387,7 @@ pub struct ServerConfig {
     /// How long `POST /customerio` waits before answering 503 (default 3000 ms; must stay
     /// under Customer.io's 4-second window).
     pub customerio_deadline_ms: u64,
-    /// The largest request body, in bytes (default 16 MiB; larger bodies are answered 413).
+    /// The largest request body, in bytes (default 8 MiB; larger bodies are answered 413).
     pub body_limit_bytes: usize,
     /// The Redis key prefix when `REDIS_URL` is set (default: the library's, `cio-sync:`).
     /// Workers of one deployment share it; deployments sharing a Redis use different ones.
@@ -440,7 +440,7 @@ impl Default for ServerConfig {
             churn_scan_interval_seconds: 15 * 60,
             segment_deadline_ms: 4_000,
             customerio_deadline_ms: 3_000,
-            body_limit_bytes: 16 * 1024 * 1024,
+            body_limit_bytes: 8 * 1024 * 1024,
             redis_prefix: None,
             dead_letter_file: None,
             segment_dispatcher: DispatcherSettings::default(),

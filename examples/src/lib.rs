@@ -5,9 +5,8 @@
 
 pub mod config;
 pub mod custom_identity;
-pub mod dry_run;
+pub use cio_sync::dry_run;
 pub mod flows;
 pub mod quickstart;
-pub mod replay;
 pub mod server;
 pub mod worker;

@@ -50,11 +50,11 @@ use crate::config::SyncConfig;
 use crate::flows::{FlowResult, FlowsError, SegmentFlows};
 
 /// The bundled sample events (`examples/data/sample-events.jsonl`).
-pub const SAMPLE_EVENTS: &str = include_str!("../data/sample-events.jsonl");
+pub const SAMPLE_EVENTS: &str = include_str!("../../cio-sync/data/sample-events.jsonl");
 
 /// The bundled example configuration (`examples/sync.example.toml`), used when the quickstart
 /// gets no `--config`.
-pub const EXAMPLE_CONFIG: &str = include_str!("../sync.example.toml");
+pub const EXAMPLE_CONFIG: &str = include_str!("../../cio-sync/sync.example.toml");
 
 /// What became of one line.
 #[derive(Debug, Clone, PartialEq, Eq)]

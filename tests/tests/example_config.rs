@@ -17,7 +17,7 @@ fn env(vars: &[(&str, &str)]) -> Result<EnvConfig, ConfigError> {
 }
 
 fn example_file() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/sync.example.toml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cio-sync/sync.example.toml")
 }
 
 #[test]

@@ -104,8 +104,8 @@ use crate::flows::{FlowName, FlowResult, SegmentFlows};
 /// The header Segment's Webhooks destinations put the signature in.
 pub const SEGMENT_SIGNATURE_HEADER: &str = "x-signature";
 
-/// The default largest request body, in bytes (16 MiB).
-pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The default largest request body, in bytes (8 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// How many recent failures the status page lists.
 pub const RECENT_FAILURES: usize = 20;

@@ -8,7 +8,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> std::io::Result<()> {
-//! let sink = examples::dry_run::DrySink::start().await?;
+//! let sink = cio_sync::dry_run::DrySink::start().await?;
 //! assert!(sink.base_url().starts_with("http://127.0.0.1:"));
 //! assert!(sink.take().is_empty());
 //! # Ok(()) }

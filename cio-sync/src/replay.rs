@@ -1,11 +1,11 @@
-//! Replaying Segment archives into Customer.io (the `replay` example's engine).
+//! `cio-sync replay`: Segment archives into Customer.io.
 //!
 //! An archive is a file of JSON lines, plain or gzip-compressed (recognised by its first two
 //! bytes, whatever its name). Each line is one Segment message or one batch envelope
 //! (`{"batch": [...], "context": ...}`, the envelope's `context`, `integrations` and `sentAt`
 //! applied to each item). Messages go through the flows the configuration turns on
-//! ([`SegmentFlows`]: triggers and deletions, onboarding milestones, audience changes, routed as
-//! the quickstart and the webhook server route them) in chunks, so each person's messages keep
+//! ([`SegmentRouter`]: triggers and deletions, onboarding milestones, audience changes, routed as
+//! `serve` routes them) in chunks, so each person's messages keep
 //! their order while different people run concurrently.
 //!
 //! # Same ids on every replay
@@ -23,10 +23,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use cio_segment_sync::flows::router::SegmentRouter;
+use cio_segment_sync::outcome::{AckRule, Outcome};
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 use segment_model::{Batch, Message};
@@ -34,8 +37,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::config::ConfigError;
-use crate::flows::{FlowResult, SegmentFlows};
+use crate::error_chain;
 
 /// Prefix of the `messageId`s derived from content.
 pub const DERIVED_ID_PREFIX: &str = "replay-sha256-";
@@ -43,84 +45,31 @@ pub const DERIVED_ID_PREFIX: &str = "replay-sha256-";
 /// Messages handed to the flow at once (per-person order holds within and across chunks).
 pub const CHUNK: usize = 500;
 
-/// The command line of `replay`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReplayArgs {
-    /// `--dry-run`: send to a local recording server instead of Customer.io.
-    pub dry_run: bool,
-    /// `--dead-letter FILE`: where dead-lettered and unreadable items are appended (JSON lines).
-    pub dead_letter: Option<PathBuf>,
-    /// `--concurrency N`: people processed at once (default 16).
-    pub concurrency: NonZeroUsize,
-    /// `--rate R`: most Track API requests per second (default: unlimited).
-    pub rate: Option<NonZeroU32>,
-    /// The archives.
-    pub files: Vec<PathBuf>,
+/// Counts the bytes read from the file itself (compressed bytes for a gzip archive), so the
+/// progress bar's position and ETA are right for both kinds.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
 }
 
-impl ReplayArgs {
-    /// Parses the arguments after the program name (`--config` already removed).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Self, ConfigError> {
-        let mut parsed = ReplayArgs {
-            dry_run: false,
-            dead_letter: None,
-            concurrency: NonZeroUsize::new(16).unwrap_or(NonZeroUsize::MIN),
-            rate: None,
-            files: Vec::new(),
-        };
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((name, value)) if name.starts_with("--") => {
-                    (name.to_owned(), Some(value.to_owned()))
-                }
-                _ => (arg.clone(), None),
-            };
-            let mut value = |what: &str| {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or_else(|| bad(&name, format!("needs {what}")))
-            };
-            match name.as_str() {
-                "--dry-run" => parsed.dry_run = true,
-                "--dead-letter" => parsed.dead_letter = Some(PathBuf::from(value("a file")?)),
-                "--concurrency" => {
-                    let text = value("a number")?;
-                    parsed.concurrency = text
-                        .parse()
-                        .map_err(|_| bad(&name, "must be a whole number above 0"))?;
-                }
-                "--rate" => {
-                    let text = value("a number")?;
-                    parsed.rate = Some(
-                        text.parse()
-                            .map_err(|_| bad(&name, "must be a whole number above 0"))?,
-                    );
-                }
-                "--" => parsed.files.extend(args.by_ref().map(PathBuf::from)),
-                flag if flag.starts_with("--") => return Err(bad(flag, "unknown option")),
-                _ => parsed.files.push(PathBuf::from(arg)),
-            }
-        }
-        if parsed.files.is_empty() {
-            return Err(bad("FILE", "give at least one archive"));
-        }
-        Ok(parsed)
-    }
-}
-
-fn bad(arg: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Argument {
-        arg: arg.to_owned(),
-        problem: problem.into(),
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
 /// Opens `path`, decompressing it when it starts with the gzip magic bytes.
 pub fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
-    let mut file = BufReader::new(File::open(path)?);
+    open_counting(path, Arc::default())
+}
+
+fn open_counting(path: &Path, read: Arc<AtomicU64>) -> std::io::Result<Box<dyn BufRead>> {
+    let mut file = BufReader::new(Counting {
+        inner: File::open(path)?,
+        read,
+    });
     let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     Ok(if gzip {
         Box::new(BufReader::new(MultiGzDecoder::new(file)))
@@ -169,7 +118,7 @@ pub struct Unreadable {
 /// `messageId` get a [derived one](derived_message_id).
 ///
 /// ```
-/// use examples::replay::{messages_from_line, DERIVED_ID_PREFIX};
+/// use cio_sync::replay::{messages_from_line, DERIVED_ID_PREFIX};
 ///
 /// let line = r#"{"batch":[{"type":"track","userId":"u-1","event":"A"},{"type":"nope"}]}"#;
 /// let (messages, unreadable) = messages_from_line(line);
@@ -294,26 +243,35 @@ impl fmt::Display for ReplaySummary {
     }
 }
 
-/// Replays `files` through `flows` (a [`SegmentFlows`], or only the triggers flow:
-/// `SegmentFlows::from(Arc::new(flow))`). Dead-lettered and unreadable items are appended to
-/// `dead_letters` (one JSON object per line: `file`, `line`, `reason`, `message`) when given;
-/// `progress`, when given, shows the counts. Errors writing the dead-letter file are returned.
+/// Replays `files` through `router`. Dead-lettered, unfinished and unreadable items are appended
+/// to `dead_letters` (one JSON object per line: `file`, `line`, `reason`, `message`) when given;
+/// `progress`, when given, advances by the bytes read from the files (set its length to their
+/// total size) and shows the counts. Errors writing the dead-letter file are returned.
 pub async fn replay_files(
-    flows: &SegmentFlows,
+    router: &SegmentRouter,
     files: &[PathBuf],
     mut dead_letters: Option<&mut dyn Write>,
     progress: Option<&ProgressBar>,
 ) -> std::io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
+    let read = Arc::new(AtomicU64::new(0));
+    let mut done_before = 0;
     for path in files {
         let file = path.display().to_string();
-        let reader = match open(path) {
+        read.store(0, Ordering::Relaxed);
+        let reader = match open_counting(path, read.clone()) {
             Ok(reader) => reader,
             Err(error) => {
                 let reason = format!("cannot open file ({})", error.kind());
                 bump(&mut summary.unreadable, &reason);
                 write_dead(&mut dead_letters, &file, 0, &reason, &Value::Null)?;
                 continue;
+            }
+        };
+        let show = |summary: &ReplaySummary| {
+            if let Some(bar) = progress {
+                bar.set_position(done_before + read.load(Ordering::Relaxed));
+                bar.set_message(progress_text(summary));
             }
         };
         let mut chunk: Vec<(usize, Message)> = Vec::with_capacity(CHUNK);
@@ -339,16 +297,13 @@ pub async fn replay_files(
             summary.read += messages.len();
             chunk.extend(messages.into_iter().map(|m| (line_no, m)));
             if chunk.len() >= CHUNK {
-                run_chunk(flows, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
-                if let Some(bar) = progress {
-                    bar.set_message(progress_text(&summary));
-                }
+                run_chunk(router, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
+                show(&summary);
             }
         }
-        run_chunk(flows, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
-        if let Some(bar) = progress {
-            bar.set_message(progress_text(&summary));
-        }
+        run_chunk(router, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
+        show(&summary);
+        done_before += read.load(Ordering::Relaxed);
     }
     Ok(summary)
 }
@@ -363,7 +318,7 @@ fn progress_text(summary: &ReplaySummary) -> String {
 }
 
 async fn run_chunk(
-    flows: &SegmentFlows,
+    router: &SegmentRouter,
     file: &str,
     chunk: &mut Vec<(usize, Message)>,
     summary: &mut ReplaySummary,
@@ -373,21 +328,25 @@ async fn run_chunk(
         return Ok(());
     }
     let (lines, messages): (Vec<usize>, Vec<Message>) = std::mem::take(chunk).into_iter().unzip();
-    let results = flows.process_batch(messages.clone()).await;
-    for ((line, message), (_flow, result)) in lines.into_iter().zip(messages).zip(results) {
+    let results = router.process_batch_routed(&messages).await;
+    for ((line, message), (_route, result)) in lines.into_iter().zip(messages).zip(results) {
         let reason = match result {
-            FlowResult::Delivered => {
+            Ok(Outcome::Delivered) => {
                 summary.delivered += 1;
                 continue;
             }
-            FlowResult::Skipped(reason) => {
-                bump(&mut summary.skipped, &reason);
+            Ok(Outcome::Skipped(reason)) => {
+                bump(&mut summary.skipped, &reason.to_string());
                 continue;
             }
-            FlowResult::DeadLettered(reason) => reason,
-            // A replay has no source to redeliver: what did not finish is recorded so the
-            // line can be replayed again.
-            FlowResult::Failed { message, .. } => message,
+            Ok(Outcome::DeadLettered(reason)) => reason.label().to_owned(),
+            Ok(other) => other.label().to_owned(),
+            // A replay has no source to redeliver: what did not finish is recorded so the line
+            // can be replayed again.
+            Err(error) if error.ack().is_retry_later() => {
+                format!("not delivered, retry: {}", error_chain(&error))
+            }
+            Err(error) => format!("refused: {}", error_chain(&error)),
         };
         bump(&mut summary.dead_lettered, &reason);
         let raw = serde_json::to_value(&message).unwrap_or(Value::Null);

@@ -1,4 +1,4 @@
-//! The `replay` example's engine against a wiremock Customer.io: exact requests from a plain
+//! `cio-sync replay` against a wiremock Customer.io: exact requests from a plain
 //! and a gzip archive, the same event ids on a second replay, ids derived from content for
 //! messages without one, and unreadable lines dead-lettered.
 
@@ -6,12 +6,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cio_segment_sync::builder::SyncBuilder;
+use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+use cio_segment_sync::flows::router::SegmentRouter;
 use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
-use examples::config::SyncConfig;
-use examples::flows::SegmentFlows;
-use examples::replay::{ReplayArgs, derived_message_id, messages_from_line, replay_files};
+use cio_sync::cli::{Cli, Command};
+use cio_sync::replay::{derived_message_id, messages_from_line, replay_files};
+use clap::Parser;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -53,7 +56,7 @@ fn write_gz(dir: &Path) -> PathBuf {
 }
 
 /// One operation per request so each message's request is exact whatever the concurrency.
-fn flow(server: &MockServer) -> SegmentFlows {
+fn flow(server: &MockServer) -> SegmentRouter {
     let config = ClientConfig::new(Region::Us)
         .with_track_base_url(&server.uri())
         .unwrap();
@@ -63,7 +66,7 @@ fn flow(server: &MockServer) -> SegmentFlows {
     triggers.dispatcher.linger_ms = Some(5);
     triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
     let (flow, _worker) = SegmentToCustomerIo::builder(client, triggers).spawn();
-    SegmentFlows::from(Arc::new(flow))
+    SegmentRouter::new(Arc::new(flow))
 }
 
 async fn expect_op(server: &MockServer, operation: Value, times: u64) {
@@ -157,7 +160,7 @@ async fn a_plain_archive_replayed_twice_sends_the_same_requests() {
         )
         .await
         .unwrap();
-        flow.shutdown().await;
+        flow.triggers().shutdown().await;
         assert_eq!(summary.read, 4);
         assert_eq!(summary.delivered, 4);
         assert!(summary.dead_lettered.is_empty());
@@ -186,7 +189,7 @@ async fn a_gzip_archive_sends_exactly_what_the_plain_one_does() {
     expect_archive(&server, 1).await;
     let flow = flow(&server);
     let summary = replay_files(&flow, &[file], None, None).await.unwrap();
-    flow.shutdown().await;
+    flow.triggers().shutdown().await;
     assert_eq!(summary.read, 4);
     assert_eq!(summary.delivered, 4);
     server.verify().await;
@@ -217,7 +220,7 @@ async fn a_rejected_message_is_dead_lettered_and_a_missing_file_is_unreadable() 
     )
     .await
     .unwrap();
-    flow.shutdown().await;
+    flow.triggers().shutdown().await;
     assert_eq!(summary.read, 1);
     assert_eq!(summary.delivered, 0);
     assert_eq!(summary.dead_lettered.values().sum::<usize>(), 1);
@@ -243,23 +246,25 @@ fn path_matcher() -> wiremock::matchers::PathExactMatcher {
 
 #[test]
 fn the_command_line_is_parsed_and_checked() {
-    let args = ReplayArgs::parse(
-        [
-            "--dry-run",
-            "--dead-letter",
-            "dead.jsonl",
-            "--concurrency=8",
-            "--rate",
-            "50",
-            "a.jsonl",
-            "b.jsonl.gz",
-        ]
-        .map(String::from),
-    )
+    let cli = Cli::try_parse_from([
+        "cio-sync",
+        "replay",
+        "--dry-run",
+        "--dead-letter",
+        "dead.jsonl",
+        "--concurrency=8",
+        "--rate",
+        "50",
+        "a.jsonl",
+        "b.jsonl.gz",
+    ])
     .unwrap();
+    let Command::Replay(args) = cli.command else {
+        panic!("not the replay command");
+    };
     assert!(args.dry_run);
     assert_eq!(args.dead_letter, Some(PathBuf::from("dead.jsonl")));
-    assert_eq!(args.concurrency.get(), 8);
+    assert_eq!(args.concurrency.map(|c| c.get()), Some(8));
     assert_eq!(args.rate.map(|r| r.get()), Some(50));
     assert_eq!(
         args.files,
@@ -273,7 +278,11 @@ fn the_command_line_is_parsed_and_checked() {
         (vec!["--bogus", "a"], "--bogus"),
         (vec!["--dry-run"], "FILE"),
     ] {
-        let error = ReplayArgs::parse(bad.iter().map(|s| s.to_string())).unwrap_err();
+        let argv = ["cio-sync", "replay"]
+            .into_iter()
+            .chain(bad.iter().copied());
+        let error = Cli::try_parse_from(argv).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{bad:?}");
         assert!(error.to_string().contains(named), "{bad:?}: {error}");
     }
 }
@@ -331,8 +340,8 @@ async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
             .unwrap(),
     )
     .unwrap();
-    let built = SegmentFlows::builder(client, &config).build().unwrap();
-    for worker in built.workers {
+    let mut engine = SyncBuilder::new(client, config).build().unwrap();
+    for worker in engine.workers.drain(..) {
         tokio::spawn(worker);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -351,10 +360,10 @@ async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
         lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
     )
     .unwrap();
-    let summary = replay_files(&built.flows, &[file], None, None)
+    let summary = replay_files(&engine.router, &[file], None, None)
         .await
         .unwrap();
-    built.flows.shutdown().await;
+    engine.shutdown().await;
     assert_eq!((summary.read, summary.delivered), (2, 2), "{summary}");
     assert!(summary.is_clean());
     server.verify().await;

@@ -1,0 +1,33 @@
+//! `cio-sync`: the command line over the `cio-segment-sync` library.
+//!
+//! The binary's commands are documented by `cio-sync --help`; this library exposes their
+//! pieces so they can be tested and reused:
+//!
+//! - [`cli`]: the clap command line and what each command does, with [`cli::EXIT_CODES`];
+//! - [`env`]: the environment contract (secrets and endpoints), every problem reported at once;
+//! - [`demo`]: the dry run over the bundled sample;
+//! - [`replay`]: Segment archives into Customer.io;
+//! - [`dry_run`]: the local recording server dry runs send to.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod demo;
+pub mod dry_run;
+pub mod env;
+pub mod replay;
+
+/// `error` and its sources, joined by `: `. Errors of this workspace name no customer data.
+pub fn error_chain(error: &(dyn std::error::Error + '_)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        // A wrapper that already quotes its cause would repeat it.
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
