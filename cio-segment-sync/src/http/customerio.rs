@@ -420,7 +420,7 @@ async fn keep(sink: &dyn DeadLetterSink, item: Value, message: String) -> Result
     };
     let entry = DeadLetter::new(CUSTOMERIO_DEAD_LETTER_SINK, item, reason, 0);
     sink.record(entry).await.map_err(|error| {
-        tracing::error!(%error, "An unusable Customer.io webhook event could not be kept.");
+        tracing::warn!(%error, "An unusable Customer.io webhook event could not be kept; asking Customer.io to retry.");
         format!("its dead letter was not recorded: {}", describe(&error))
     })
 }
