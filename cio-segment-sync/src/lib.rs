@@ -30,17 +30,24 @@
 //!   milestones, churn prevention, audience sync, engagement back-sync, new-subscriber
 //!   backfill, deletion and suppression);
 //! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
+//! - `http` (feature `http`): framework-free webhook endpoints for Segment and Customer.io:
+//!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule;
+//! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`;
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod activity;
 pub mod builder;
 pub mod config;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod dead_letter;
 pub mod dedupe;
 pub mod dispatch;
 mod expiring;
 pub mod flows;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod identity;
 pub mod loop_guard;
 pub mod mapping;
