@@ -4,9 +4,9 @@
 //! [`Stores`] (one dedupe store, so a message is claimed once whichever flow it reaches; one
 //! identity store; one Track API limiter), one dead-letter sink, one loop guard (what the
 //! back-sync writes into Segment is recognised when it comes back) and one Customer.io
-//! dispatcher for Track v2 operations. It starts nothing: [`SyncEngine::workers`] are the
-//! dispatchers' futures, which the host runs on its runtime (`tokio::spawn` each) and stops
-//! with [`SyncEngine::shutdown`].
+//! dispatcher for Track v2 operations. It starts nothing: [`SyncBuilder::build`] hands back the
+//! dispatchers' worker futures beside the engine; the host runs them on its runtime
+//! (`tokio::spawn` each) and stops them with [`SyncEngine::shutdown`].
 //!
 //! | flow | on when | built from |
 //! |---|---|---|
@@ -25,12 +25,12 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let track = TrackClient::new(SiteId::new("site"), TrackApiKey::new("key"), ClientConfig::new(Region::Us))?;
-//! let engine = SyncBuilder::new(track, SyncConfig::default())
+//! let (engine, workers) = SyncBuilder::new(track, SyncConfig::default())
 //!     .stores(Stores::memory())
 //!     .build()?;
 //! assert_eq!(engine.router.routes().len(), 1); // triggers only
-//! // In a tokio runtime: for worker in engine.workers { tokio::spawn(worker); }
-//! # drop(engine.workers);
+//! // In a tokio runtime: for worker in workers { tokio::spawn(worker); }
+//! # drop(workers);
 //! # Ok(()) }
 //! ```
 
@@ -173,12 +173,14 @@ impl SyncBuilder {
         self
     }
 
-    /// Wires every flow.
+    /// Wires every flow: the engine, and the dispatchers' workers the host must run (e.g.
+    /// `tokio::spawn` each). The two are apart, like tower's `Buffer::pair`, so the engine is
+    /// `Send + Sync` and can be shared behind an `Arc`.
     ///
     /// # Errors
     ///
     /// [`BuildError`] naming the section that cannot be built.
-    pub fn build(self) -> Result<SyncEngine, BuildError> {
+    pub fn build(self) -> Result<(SyncEngine, Vec<Worker>), BuildError> {
         let Self {
             track,
             config,
@@ -322,7 +324,7 @@ impl SyncBuilder {
             )),
         };
 
-        Ok(SyncEngine {
+        let engine = SyncEngine {
             router: Arc::new(router),
             engagement,
             backfill,
@@ -334,8 +336,8 @@ impl SyncBuilder {
             customerio,
             segments,
             segment,
-            workers,
-        })
+        };
+        Ok((engine, workers))
     }
 }
 
@@ -364,8 +366,6 @@ pub struct SyncEngine {
     pub segments: Option<DispatcherHandle<ManualSegmentSink>>,
     /// The Segment Tracking API dispatcher, when the back-sync is on.
     pub segment: Option<DispatcherHandle<SegmentTrackingSink>>,
-    /// The dispatchers' workers: the host runs each (e.g. `tokio::spawn`).
-    pub workers: Vec<Worker>,
 }
 
 impl fmt::Debug for SyncEngine {
@@ -375,7 +375,6 @@ impl fmt::Debug for SyncEngine {
             .field("engagement", &self.engagement.is_some())
             .field("backfill", &self.backfill.is_some())
             .field("churn", &self.churn.is_some())
-            .field("workers", &self.workers.len())
             .finish_non_exhaustive()
     }
 }

@@ -37,10 +37,10 @@
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod activity;
-pub mod builder;
-pub mod config;
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod builder;
+pub mod config;
 pub mod dead_letter;
 pub mod dedupe;
 pub mod dispatch;

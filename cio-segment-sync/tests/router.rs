@@ -7,6 +7,7 @@ use cio_segment_sync::builder::{BuildError, SyncBuilder, SyncEngine};
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use cio_segment_sync::dedupe::Claim;
+use cio_segment_sync::dispatch::Worker;
 use cio_segment_sync::flows::router::Route;
 use cio_segment_sync::outcome::{Outcome, SkipReason};
 use cio_segment_sync::pipeline::{Pipeline, PipelineError};
@@ -30,7 +31,10 @@ forward_event = false
 segments = { vip = 7 }
 "#;
 
-fn engine(server: &MockServer, config: &SyncConfig) -> Result<SyncEngine, BuildError> {
+fn engine(
+    server: &MockServer,
+    config: &SyncConfig,
+) -> Result<(SyncEngine, Vec<Worker>), BuildError> {
     let client = TrackClient::new(
         SiteId::new("site"),
         TrackApiKey::new("key"),
@@ -44,8 +48,8 @@ fn engine(server: &MockServer, config: &SyncConfig) -> Result<SyncEngine, BuildE
 
 fn running(server: &MockServer) -> SyncEngine {
     let config = SyncConfig::from_toml_str(CONFIG, "test").unwrap();
-    let mut engine = engine(server, &config).unwrap();
-    for worker in engine.workers.drain(..) {
+    let (engine, workers) = engine(server, &config).unwrap();
+    for worker in workers {
         tokio::spawn(worker);
     }
     engine
@@ -167,8 +171,8 @@ async fn a_batch_keeps_each_persons_order_across_flows_and_blocks_behind_a_failu
         .await;
     let mut config = SyncConfig::from_toml_str(CONFIG, "test").unwrap();
     config.triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
-    let mut engine = engine(&server, &config).unwrap();
-    for worker in engine.workers.drain(..) {
+    let (engine, workers) = engine(&server, &config).unwrap();
+    for worker in workers {
         tokio::spawn(worker);
     }
     let other = Message::from_value(json!({
@@ -224,10 +228,10 @@ async fn creating_missing_segments_needs_an_app_api_client() {
 #[test]
 fn the_router_is_a_shareable_pipeline() {
     fn pipeline<T: Pipeline>() {}
-    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
     pipeline::<cio_segment_sync::flows::router::SegmentRouter>();
-    // Moved into the task that runs it.
-    send::<SyncEngine>();
+    // Shared behind an Arc by the endpoints.
+    send_sync::<SyncEngine>();
     let _: Option<Arc<dyn Pipeline>> =
         None::<Arc<cio_segment_sync::flows::router::SegmentRouter>>.map(|r| r as Arc<dyn Pipeline>);
 }

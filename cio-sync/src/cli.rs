@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dry_run::DrySink;
 use crate::env::Env;
+use crate::serve::{ServeOptions, Server};
 use crate::{demo, error_chain, replay};
 
 /// The exit status of a command.
@@ -44,6 +45,10 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the webhooks: POST /segment and POST /customerio, with GET /metrics, /healthz and a
+    /// status page at /. Logs go to stderr, filtered by RUST_LOG (default info).
+    #[command(after_help = EXIT_CODES)]
+    Serve(ServeArgs),
     /// Replay Segment archives (JSON lines, plain or gzip) into Customer.io.
     #[command(after_help = EXIT_CODES)]
     Replay(ReplayArgs),
@@ -56,6 +61,20 @@ pub enum Command {
     /// Run the whole sync over a bundled sample as a dry run (no credentials needed).
     #[command(after_help = EXIT_CODES)]
     Demo(DemoArgs),
+}
+
+/// `cio-sync serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The flows' and the server's settings (default: every default, triggers only).
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Send every Customer.io request to a local recording server (no credentials needed).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Append dead letters to FILE (JSON lines; wins over `[server] dead_letter_file`).
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
 }
 
 /// `cio-sync replay`.
@@ -117,6 +136,7 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> ExitCode {
         Command::CheckConfig { file } => check_config(&file, out),
         Command::Demo(args) => demo_command(args, out).await,
         Command::Replay(args) => replay_command(args, out).await,
+        Command::Serve(args) => serve_command(args).await,
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -127,6 +147,43 @@ pub async fn run(cli: Cli, out: &mut (dyn Write + Send)) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+async fn serve_command(args: ServeArgs) -> Result<bool, BoxError> {
+    let env = Env::from_process().map_err(usage)?;
+    let config = load_config(args.config.as_ref())?;
+    let metrics = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => {
+            let render: crate::serve::RenderMetrics = Arc::new(move || handle.render());
+            Some(render)
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "No metrics recorder could be installed; /metrics is off.");
+            None
+        }
+    };
+    let bind = env.bind;
+    let options = ServeOptions {
+        dry_run: args.dry_run,
+        dead_letter: args.dead_letter,
+        metrics,
+    };
+    let server = Server::build(env, config, options)
+        .await
+        .map_err(|error| usage(error_chain(&error)))?;
+    if let Some(sink) = server.dry_run() {
+        tracing::info!(
+            recorder = sink.base_url(),
+            "Dry run: Customer.io requests go to a local recording server."
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| usage(format!("cannot listen on {bind}: {e}")))?;
+    server
+        .run(listener, crate::serve::shutdown_signal())
+        .await?;
+    Ok(true)
 }
 
 fn check_config(file: &PathBuf, out: &mut dyn Write) -> Result<bool, BoxError> {
@@ -204,8 +261,8 @@ async fn replay_command(args: ReplayArgs, out: &mut dyn Write) -> Result<bool, B
     if let Some(key) = env.app_api_key.clone() {
         builder = builder.app_client(AppClient::new(key, client_config)?);
     }
-    let mut engine = builder.build().map_err(|e| usage(error_chain(&e)))?;
-    for worker in engine.workers.drain(..) {
+    let (engine, workers) = builder.build().map_err(|e| usage(error_chain(&e)))?;
+    for worker in workers {
         tokio::spawn(worker);
     }
 

@@ -185,8 +185,8 @@ pub async fn run(
     // The demo hands over one message at a time and waits for it: a batch waiting for more
     // operations would only slow it down (an explicit `linger_ms` in the config wins).
     config.triggers.dispatcher.linger_ms.get_or_insert(5);
-    let mut engine = SyncBuilder::new(client, config).build()?;
-    for worker in engine.workers.drain(..) {
+    let (engine, workers) = SyncBuilder::new(client, config).build()?;
+    for worker in workers {
         tokio::spawn(worker);
     }
     let mut summary = Summary::default();

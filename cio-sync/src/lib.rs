@@ -4,7 +4,7 @@
 //! pieces so they can be tested and reused:
 //!
 //! - [`cli`]: the clap command line and what each command does, with [`cli::EXIT_CODES`];
-//! - [`env`]: the environment contract (secrets and endpoints), every problem reported at once;
+//! - [`env`](mod@env): the environment contract (secrets and endpoints), every problem reported at once;
 //! - [`demo`]: the dry run over the bundled sample;
 //! - [`replay`]: Segment archives into Customer.io;
 //! - [`dry_run`]: the local recording server dry runs send to.
@@ -15,6 +15,7 @@ pub mod demo;
 pub mod dry_run;
 pub mod env;
 pub mod replay;
+pub mod serve;
 
 /// `error` and its sources, joined by `: `. Errors of this workspace name no customer data.
 pub fn error_chain(error: &(dyn std::error::Error + '_)) -> String {

@@ -340,8 +340,8 @@ async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
             .unwrap(),
     )
     .unwrap();
-    let mut engine = SyncBuilder::new(client, config).build().unwrap();
-    for worker in engine.workers.drain(..) {
+    let (engine, workers) = SyncBuilder::new(client, config).build().unwrap();
+    for worker in workers {
         tokio::spawn(worker);
     }
     let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,7 @@
 //!
 //! Every flow runs behind the same dedupe → loop guard front ([`Guards`](crate::pipeline::Guards))
 //! and answers in the crate's one shape ([`Outcome`] or a [`PipelineError`] with its
-//! [`Ack`](crate::outcome::Ack)), so the router is itself a [`Pipeline`]: a host hands it to an
+//! [`Ack`]), so the router is itself a [`Pipeline`]: a host hands it to an
 //! HTTP endpoint, a queue consumer or a replay the same way as a single flow.
 //!
 //! [`Pipeline::process_batch`] keeps each person's order across flows: messages tied by userId,
