@@ -60,6 +60,16 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+/// The workspace README's code compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct WorkspaceReadmeDoctests;
+
+/// The crate README's code compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use customerio_client;
 pub use segment_model;
 pub use store::StoreError;

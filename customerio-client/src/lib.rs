@@ -31,3 +31,8 @@ pub use error::{Error, ErrorKind, Phase};
 pub use identifier::Identifier;
 pub use secret::{AppApiKey, SiteId, TrackApiKey};
 pub use track::TrackClient;
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

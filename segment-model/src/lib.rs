@@ -58,3 +58,8 @@ pub use webhook::{
     BodyShape, SharedSecret, SignatureError, WebhookBody, WebhookBodyError, WebhookItemError,
     WebhookLimits, WebhookVerifier,
 };
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
