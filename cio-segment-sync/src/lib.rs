@@ -70,6 +70,8 @@ struct WorkspaceReadmeDoctests;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// Re-exported so a host implements the crate's async traits with the same macro version.
+pub use async_trait::async_trait;
 pub use customerio_client;
 pub use segment_model;
 pub use store::StoreError;

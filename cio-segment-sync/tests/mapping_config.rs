@@ -534,3 +534,23 @@ fn documented_toml_listing_loads_as_the_defaults() {
         toml::from_str::<cio_segment_sync::mapping::MappingConfig>("page_nmae = \"path\"").is_err()
     );
 }
+
+#[test]
+fn a_person_identified_by_a_rewritten_email_gets_that_form_as_the_email_attribute() {
+    let identify = message(json!({
+        "type": "identify", "anonymousId": "a-1", "traits": {"email": "Ada@Example.COM", "plan": "pro"}
+    }));
+    let target = Target::Person {
+        identifier: Identifier::email("ada@example.com"),
+        anonymous_id: None,
+    };
+    let mapped = ops(map(&identify, &target, &MappingConfig::default()).unwrap());
+    assert_eq!(
+        mapped[0]["identifiers"],
+        json!({"email": "ada@example.com"})
+    );
+    assert_eq!(mapped[0]["attributes"]["email"], "ada@example.com");
+    // Identified by id, the trait is sent as Segment had it.
+    let mapped = ops(map(&identify, &person("u-1"), &MappingConfig::default()).unwrap());
+    assert_eq!(mapped[0]["attributes"]["email"], "Ada@Example.COM");
+}

@@ -66,6 +66,11 @@ pub trait IdentityResolver: fmt::Debug + Send + Sync + 'static {
     /// about `target` (not after a skip or a dead letter). An error makes the pipeline release
     /// the message so the source retries it. The default does nothing; [`StoreResolver`] writes
     /// the message's identity links here, and forgets a deleted person's.
+    ///
+    /// **A wrapper must forward this** to the resolver it wraps, or identity stitching stops
+    /// silently (no link is ever written). To rewrite identifiers, use
+    /// [`RewriteIdentifiers`](super::RewriteIdentifiers), which forwards it with the inner
+    /// resolver's own target.
     async fn delivered(&self, message: &Message, target: &Target) -> Result<(), StoreError> {
         let _ = (message, target);
         Ok(())

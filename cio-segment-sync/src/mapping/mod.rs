@@ -377,6 +377,12 @@ fn identify(call: &Identify, cx: &Cx<'_>) -> Result<Mapped, MappingError> {
         timestamps::convert_map(&mut attributes);
     }
     if let Some(email) = traits.get("email").and_then(Value::as_str) {
+        // A person identified by email gets the identifier's form of it: a resolver that
+        // rewrote the address (lower-cased it, say) must not leave the old form in the profile.
+        let email = match who {
+            Identifier::Email(identified) => identified.as_str(),
+            _ => email,
+        };
         attributes.insert("email".to_owned(), Value::from(email));
     }
     if let Some(created_at) = created_at(traits) {
