@@ -178,8 +178,9 @@ impl RedisConnection {
         &self.prefix
     }
 
-    /// Runs `op` against a clone of the manager, bounded by the operation timeout; any failure
-    /// is [`StoreError::Unavailable`] for `store`.
+    /// Runs `op` against a clone of the manager, bounded by the operation timeout. A value of
+    /// the wrong type (a record this version did not write) is [`StoreError::Corrupt`], with a
+    /// message that does not quote it; any other failure is [`StoreError::Unavailable`].
     pub(crate) async fn run<T, F, Fut>(&self, store: &'static str, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
@@ -187,6 +188,18 @@ impl RedisConnection {
     {
         match tokio::time::timeout(self.op_timeout, op(self.manager.clone())).await {
             Ok(Ok(value)) => Ok(value),
+            Ok(Err(err))
+                if matches!(
+                    err.kind(),
+                    redis::ErrorKind::UnexpectedReturnType | redis::ErrorKind::Parse
+                ) =>
+            {
+                Err(StoreError::Corrupt {
+                    store,
+                    message: "a record of an unexpected type (not written by this version)"
+                        .to_owned(),
+                })
+            }
             Ok(Err(err)) => Err(unavailable(store, err)),
             Err(_) => Err(unavailable(store, Timeout)),
         }
