@@ -222,3 +222,28 @@ pub(crate) fn cio_webhook(data: &[u8]) {
         let _ = format!("{event:?}");
     }
 }
+
+/// The configuration loader: any text is a `SyncConfig` or a typed error, never a panic; a
+/// loaded configuration passes its own checks and loads again, equal, from its serialised form.
+pub(crate) fn sync_config(data: &[u8]) {
+    use cio_segment_sync::config::SyncConfig;
+
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match SyncConfig::from_toml_str(text, "fuzz") {
+        Ok(config) => {
+            assert!(
+                config.validate().is_ok(),
+                "a loaded config fails its checks"
+            );
+            // Through JSON (serde's other format here): the same settings come back.
+            let json = serde_json::to_value(&config).expect("a config serialises");
+            let again: SyncConfig = serde_json::from_value(json).expect("and deserialises");
+            assert_eq!(again, config, "the config changed on a round trip");
+        }
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
+}

@@ -66,6 +66,11 @@ fn segment_webhook_body_inputs_keep_their_properties() {
 }
 
 #[test]
+fn sync_config_inputs_keep_their_properties() {
+    replay("sync_config", 6, properties::sync_config);
+}
+
+#[test]
 fn cio_webhook_inputs_keep_their_properties() {
     replay("cio_webhook", 30, properties::cio_webhook);
 }
