@@ -301,7 +301,7 @@ async fn retry_later_wins_over_refused_and_undecodable_items() {
             problem(
                 Some(1),
                 ProblemKind::Undecodable,
-                "item 1: `event`: expected a string, found a number"
+                "item 1 does not decode: `event`: expected a string, found a number"
             ),
             problem(
                 Some(2),
@@ -369,7 +369,7 @@ async fn a_pipeline_that_never_answers_is_answered_503_at_the_deadline() {
             problem(
                 Some(2),
                 ProblemKind::Undecodable,
-                "item 2: `event`: expected a string, found a number"
+                "item 2 does not decode: `event`: expected a string, found a number"
             ),
         ]
     );
@@ -415,7 +415,7 @@ async fn an_undecodable_item_answers_400_naming_its_index_and_the_others_are_pro
         [problem(
             Some(1),
             ProblemKind::Undecodable,
-            "item 1: `event`: expected a string, found a number"
+            "item 1 does not decode: `event`: expected a string, found a number"
         )]
     );
     assert_eq!(fake.finished(), ["m-0", "m-2"]);
@@ -427,7 +427,7 @@ async fn an_undecodable_item_answers_400_naming_its_index_and_the_others_are_pro
             "problems": [{
                 "index": 1,
                 "kind": "undecodable",
-                "message": "item 1: `event`: expected a string, found a number"
+                "message": "item 1 does not decode: `event`: expected a string, found a number"
             }]
         })
     );

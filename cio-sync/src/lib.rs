@@ -17,18 +17,7 @@ pub mod env;
 pub mod replay;
 pub mod serve;
 
-/// `error` and its sources, joined by `: `. Errors of this workspace name no customer data.
-pub fn error_chain(error: &(dyn std::error::Error + '_)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        // A wrapper that already quotes its cause would repeat it.
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
+/// `error` and its sources, each written once (see [`cio_segment_sync::outcome::describe`]).
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    cio_segment_sync::outcome::describe(error)
 }

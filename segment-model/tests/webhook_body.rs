@@ -108,9 +108,11 @@ fn a_bad_item_in_the_middle_costs_only_itself() {
         "{:?}",
         bad.error
     );
+    // What failed once in `Display`; the cause through `source()`, not repeated.
+    assert_eq!(bad.to_string(), "item 1 does not decode");
     assert_eq!(
-        bad.to_string(),
-        "item 1: `event`: expected a string, found an object"
+        std::error::Error::source(bad).map(ToString::to_string),
+        Some("`event`: expected a string, found an object".to_owned())
     );
     // The item's exact text, as Segment sent it, is kept for parking or a retry.
     assert_eq!(
@@ -315,9 +317,10 @@ fn an_envelope_with_a_bad_field_of_its_own_is_refused_whole() {
         Error::WrongType { path, found: JsonType::String, .. } if path == "context"
     ));
     assert_eq!(error.path(), Some("context"));
+    assert_eq!(error.to_string(), "the batch envelope does not decode");
     assert_eq!(
-        error.to_string(),
-        "the batch envelope does not decode: `context`: expected an object, found a string"
+        std::error::Error::source(&error).map(ToString::to_string),
+        Some("`context`: expected an object, found a string".to_owned())
     );
 }
 
@@ -454,9 +457,10 @@ fn a_lone_event_with_a_bad_field_fails_the_body() {
         Error::WrongType { path, expected: "an object", found: JsonType::String } if path == "traits"
     ));
     assert_eq!(error.path(), Some("traits"));
+    assert_eq!(error.to_string(), "the event does not decode");
     assert_eq!(
-        error.to_string(),
-        "the event does not decode: `traits`: expected an object, found a string"
+        std::error::Error::source(&error).map(ToString::to_string),
+        Some("`traits`: expected an object, found a string".to_owned())
     );
     assert!(error.source().is_some());
     // An object that is neither an event nor an envelope.

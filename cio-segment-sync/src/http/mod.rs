@@ -117,30 +117,7 @@ pub enum EndpointConfigError {
     NoFlow,
 }
 
-/// The error and its sources, each written once, joined with `: `.
-///
-/// Many errors of the workspace already write their source into their own `Display`; a source
-/// whose text is already there is not repeated. A `serde_json` error among the sources is named
-/// by its category only, since some of its messages quote the input.
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let part = match cause.downcast_ref::<serde_json::Error>() {
-            Some(json) => segment_model::JsonErrorCategory::of(json).to_string(),
-            None => cause.to_string(),
-        };
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        if cause.is::<serde_json::Error>() {
-            break;
-        }
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crate::outcome::describe;
 
 #[cfg(test)]
 mod tests {

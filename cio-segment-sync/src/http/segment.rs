@@ -58,7 +58,7 @@ use crate::pipeline::{Pipeline, PipelineError};
 /// assert_eq!((answer.body.delivered, answer.body.skipped, answer.body.refused), (1, 1, 1));
 /// let problem = &answer.body.problems[0];
 /// assert_eq!((problem.index, problem.kind), (Some(2), ProblemKind::Undecodable));
-/// assert_eq!(problem.message, "item 2: `event`: expected a string, found a number");
+/// assert_eq!(problem.message, "item 2 does not decode: `event`: expected a string, found a number");
 /// # Ok(())
 /// # }
 /// ```
