@@ -326,3 +326,31 @@ fn refused_items_are_repacked_from_their_bytes() {
     assert_eq!(back.bytes().len(), 500);
     assert!(small.is_empty());
 }
+
+#[test]
+fn encoded_operations_are_assembled_as_they_are_and_limits_are_checked() {
+    use bytes::Bytes;
+    use customerio_client::limits::{MAX_BATCH_REQUEST_BYTES, MAX_OPERATION_BYTES};
+    use customerio_client::track::packer::PackedBatch;
+
+    let a = Bytes::from_static(br#"{"type":"person","action":"delete","identifiers":{"id":"a"}}"#);
+    let b = Bytes::from_static(br#"{"type":"person","action":"delete","identifiers":{"id":"b"}}"#);
+    let batch = PackedBatch::from_encoded(vec![(0, a.clone()), (1, b.clone())]).unwrap();
+    let expected = format!(
+        r#"{{"batch":[{},{}]}}"#,
+        std::str::from_utf8(&a).unwrap(),
+        std::str::from_utf8(&b).unwrap()
+    );
+    assert_eq!(batch.body().as_ref(), expected.as_bytes());
+    assert_eq!(batch.tags().copied().collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(batch.items()[1].bytes(), &b);
+
+    let big = Bytes::from(vec![b' '; MAX_OPERATION_BYTES + 1]);
+    let error = PackedBatch::from_encoded(vec![((), a.clone()), ((), big)]).unwrap_err();
+    assert!(error.to_string().contains("operation 1"), "{error}");
+
+    let op = Bytes::from(vec![b' '; MAX_OPERATION_BYTES]);
+    let count = MAX_BATCH_REQUEST_BYTES / MAX_OPERATION_BYTES + 1;
+    let error = PackedBatch::from_encoded(vec![((), op); count]).unwrap_err();
+    assert!(error.to_string().contains("over the"), "{error}");
+}

@@ -222,6 +222,41 @@ impl<T> PackedBatch<T> {
         Self { body, items }
     }
 
+    /// A batch of operations serialised elsewhere (a delivery engine that encoded and measured
+    /// each once, and batched them itself), each paired with its `tag`, assembled without
+    /// serialising anything again. The bytes must each be one JSON operation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] of kind [`Invalid`](crate::ErrorKind::Invalid), naming the index, when an
+    /// operation is over [`MAX_OPERATION_BYTES`] or the body would be over
+    /// [`MAX_BATCH_REQUEST_BYTES`]; nothing is sent for such a set.
+    pub fn from_encoded(parts: Vec<(T, Bytes)>) -> Result<Self, crate::Error> {
+        const OP: &str = "track.v2.batch";
+        let mut body_len = BATCH_WRAPPER_BYTES + parts.len().saturating_sub(1);
+        for (index, (_, bytes)) in parts.iter().enumerate() {
+            if bytes.len() > MAX_OPERATION_BYTES {
+                return Err(crate::Error::invalid(
+                    OP,
+                    format!(
+                        "operation {index} is {} bytes, over the {MAX_OPERATION_BYTES}-byte limit",
+                        bytes.len()
+                    ),
+                ));
+            }
+            body_len += bytes.len();
+        }
+        if body_len > MAX_BATCH_REQUEST_BYTES {
+            return Err(crate::Error::invalid(
+                OP,
+                format!(
+                    "the batch is {body_len} bytes, over the {MAX_BATCH_REQUEST_BYTES}-byte limit"
+                ),
+            ));
+        }
+        Ok(Self::assemble(parts, body_len))
+    }
+
     /// The request body, `{"batch":[…]}`.
     pub fn body(&self) -> &Bytes {
         &self.body

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use customerio_client::limits::{
     MAX_BATCH_REQUEST_BYTES, MAX_ID_BYTES, MAX_OPERATION_BYTES, MAX_SEGMENT_IDS_PER_REQUEST,
 };
-use customerio_client::track::packer::BATCH_WRAPPER_BYTES;
+use customerio_client::track::packer::{BATCH_WRAPPER_BYTES, PackedBatch};
 use customerio_client::track::v1::SegmentIdType;
 use customerio_client::track::v2::{BatchOutcome, Operation, PersonOperation};
 use customerio_client::{ErrorKind, Phase, TrackClient};
@@ -215,10 +215,10 @@ impl Sink for CustomerIoBatchSink {
         _: &(),
         items: &[Encoded<Operation>],
     ) -> Result<BatchResponse, BatchSinkError> {
-        // `TrackClient::batch` serialises the operations again; the result is the same bytes
-        // measured at submit (serialisation is deterministic), and it re-checks the limits.
-        let ops: Vec<Operation> = items.iter().map(|e| e.item.clone()).collect();
-        let outcome = self.client.batch(&ops).await?;
+        // Encode once: the request is built from the bytes encoded and measured at submit.
+        let parts = items.iter().map(|e| ((), e.bytes.clone())).collect();
+        let batch = PackedBatch::from_encoded(parts)?;
+        let outcome = self.client.send_packed(&batch).await?;
         outcome_to_response(&outcome, self.require_event_ids)
     }
 }
