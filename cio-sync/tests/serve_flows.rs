@@ -1,9 +1,10 @@
 //! `cio-sync serve` wiring over real HTTP (127.0.0.1:0, reqwest), with wiremock standing in for
-//! Customer.io and Segment: the answers per status (200 / 400 / 413 / 503), the Segment deadline,
-//! the dead-letter file, the back-sync and the backfill behind `POST /customerio`, the churn
-//! scan on its interval, the status page without personal data, and what refuses to start.
-//! The endpoints' own rules are tested in `cio-segment-sync/tests/http_*.rs`; here, that the
-//! server builds and mounts them from the environment and the configuration.
+//! Customer.io and Segment: the answers per status (200 / 400 / 413 / 503), the Segment and
+//! Customer.io deadlines, the dead-letter file, the back-sync and the backfill behind
+//! `POST /customerio`, the churn scan on its interval, a deletion forgetting audience
+//! memberships, the status page without personal data, and what refuses to start. The
+//! endpoints' own rules are tested in `cio-segment-sync/tests/http_*.rs`; here, that the server
+//! builds and mounts them from the environment and the configuration.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -261,6 +262,22 @@ async fn dead_letters_are_appended_to_the_file_of_the_options_or_the_config() {
     }
 }
 
+/// A Customer.io reporting webhook: an email click.
+fn clicked() -> String {
+    json!({
+        "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ", "object_type": "email", "metric": "clicked",
+        "timestamp": 1_717_173_000,
+        "data": {
+            "identifiers": {"id": "user-42", "email": "ada@example.com", "cio_id": "d9c106000001"},
+            "customer_id": "user-42", "delivery_id": "RPILAgUBcRhIBqSfeiIwdIYJKxTY",
+            "campaign_id": 5, "campaign_name": "Trial ending", "action_id": 96,
+            "recipient": "ada@example.com", "subject": "Your trial ends soon",
+            "href": "https://example.com/upgrade", "link_id": 3, "machine": false
+        }
+    })
+    .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_reporting_webhook_is_sent_to_segment_once() {
     let cio = MockServer::start().await;
@@ -291,18 +308,7 @@ async fn a_signed_reporting_webhook_is_sent_to_segment_once() {
         .await
         .unwrap();
     let (base, stop, task) = start(server).await;
-    let body = json!({
-        "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ", "object_type": "email", "metric": "clicked",
-        "timestamp": 1_717_173_000,
-        "data": {
-            "identifiers": {"id": "user-42", "email": "ada@example.com", "cio_id": "d9c106000001"},
-            "customer_id": "user-42", "delivery_id": "RPILAgUBcRhIBqSfeiIwdIYJKxTY",
-            "campaign_id": 5, "campaign_name": "Trial ending", "action_id": 96,
-            "recipient": "ada@example.com", "subject": "Your trial ends soon",
-            "href": "https://example.com/upgrade", "link_id": 3, "machine": false
-        }
-    })
-    .to_string();
+    let body = clicked();
     let (status, answer) = post(
         &base,
         "/customerio",
@@ -515,4 +521,39 @@ async fn a_deletion_forgets_the_person_in_the_audience_store_too() {
     assert_eq!(cio.received_requests().await.unwrap().len(), 3);
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_outage_is_503_at_the_customerio_deadline_never_429_or_500() {
+    let cio = MockServer::start().await;
+    let segment = MockServer::start().await;
+    // The first attempt fails; the retry waits at least 14 s, long after the test ended.
+    Mock::given(method("POST"))
+        .and(path("/v1/batch"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(1)
+        .mount(&segment)
+        .await;
+    let more = [
+        ("SEGMENT_WRITE_KEY", "wk".to_owned()),
+        ("SEGMENT_API_URL", segment.uri()),
+        ("CIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY.to_owned()),
+    ];
+    let config = config(
+        "[server]\ncustomerio_deadline_ms = 300\n\n[server.segment_dispatcher]\nlinger_ms = 5\n\
+         max_attempts = 5\ninitial_backoff_ms = 14000\nmax_backoff_ms = 20000\n",
+    );
+    let server = Server::build(env(&cio, &more), config, ServeOptions::default())
+        .await
+        .unwrap();
+    let (base, _stop, _task) = start(server).await;
+    let body = clicked();
+    let headers = cio_headers(body.as_bytes());
+    let (status, answer) = post(&base, "/customerio", body.as_bytes(), &headers).await;
+    assert_eq!(status, 503, "{answer}");
+    let status: Value = serde_json::from_str(&status_page(&base).await).unwrap();
+    assert_eq!(
+        status["endpoints"]["customerio"]["deadlines"], 1,
+        "{status}"
+    );
 }
