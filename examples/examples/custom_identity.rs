@@ -1,4 +1,4 @@
-//! Custom identity: a house rule wired into the pipeline.
+//! Custom identity: a house rule plugged into the library's router.
 //!
 //! ```text
 //! cargo run -p examples --example custom_identity
@@ -6,23 +6,24 @@
 //!
 //! [`TenantResolver`](examples::custom_identity::TenantResolver) prefixes every person id with
 //! the tenant (`acme:user-1001`) and lower-cases emails, delegating everything else to the
-//! default `StoreResolver`. The sample events then run through the quickstart's flows with it,
-//! as a dry run: each request the Customer.io client would send is printed, and every
-//! `identifiers` object shows the rule applied.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! default `StoreResolver`. `SyncBuilder::resolver` hands it to every flow of the engine; the
+//! bundled sample events then run through the engine's `SegmentRouter` as a dry run: each
+//! request the Customer.io client would send is printed, and every `identifiers` object shows
+//! the rule applied. No credentials are needed and nothing leaves the machine.
+#![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
 
+use cio_segment_sync::builder::SyncBuilder;
+use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::identity::{MemoryIdentityStore, StoreResolver};
-use customerio_client::{SiteId, TrackApiKey, TrackClient};
-use examples::config::{EnvConfig, SyncConfig};
+use cio_sync::demo::{EXAMPLE_CONFIG, handle_line};
+use cio_sync::dry_run::DrySink;
+use customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use examples::custom_identity::TenantResolver;
-use examples::dry_run::DrySink;
-use examples::quickstart::{EXAMPLE_CONFIG, Quickstart, SAMPLE_EVENTS};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let env = EnvConfig::from_process()?;
     let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "cio-sync/sync.example.toml")?;
     config.triggers.dispatcher.linger_ms = Some(5);
     // Audience sync names people by `userId` or email as Segment sent them (its `id_type`),
@@ -40,20 +41,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = TrackClient::new(
         SiteId::new("dry-run-site"),
         TrackApiKey::new("dry-run-key"),
-        env.client_config()?.with_track_base_url(sink.base_url())?,
+        ClientConfig::new(Region::Us).with_track_base_url(sink.base_url())?,
     )?;
+    let (engine, workers) = SyncBuilder::new(client, config)
+        .resolver(resolver)
+        .build()?;
+    for worker in workers {
+        tokio::spawn(worker);
+    }
+
     println!(
         "DRY RUN with tenant `acme`: requests go to {}",
         sink.base_url()
     );
-    let quickstart = Quickstart::start(client, &config, Some(resolver))?;
-    for (index, line) in SAMPLE_EVENTS.lines().enumerate() {
-        let report = quickstart.handle_line(line).await;
+    for (index, line) in cio_sync::demo::SAMPLE_EVENTS.lines().enumerate() {
+        let report = handle_line(&engine.router, line).await;
         println!("line {:>3}: {report}", index + 1);
         for request in sink.take() {
             println!("           {request}");
         }
     }
-    quickstart.shutdown().await;
+    engine.shutdown().await;
     Ok(())
 }

@@ -4,21 +4,23 @@
 //! cargo run -p examples --example embed_in_worker
 //! ```
 //!
-//! The host builds its runtime, creates the flow, runs the dispatcher's worker as one of its
-//! own tasks, and consumes its queue (here a simulated in-memory one,
-//! `examples::worker::MemoryQueue`) from a consumer task. A message is acked only when the
-//! sync answered `Delivered` or a skip; a dead-lettered or unreadable one is parked, a
-//! retryable failure redelivered (see `examples::worker::decide`). Customer.io is the local
-//! dry-run sink unless `CIO_SITE_ID` / `CIO_API_KEY` are set.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! The host builds its runtime, builds the engine with `SyncBuilder`, runs the dispatchers'
+//! workers as its own tasks, and consumes its queue (here a simulated in-memory one,
+//! `examples::worker::MemoryQueue`) from a consumer task that calls the engine's
+//! `SegmentRouter` (`Pipeline::process`). Each answer is acked or not by the library's one ack
+//! rule (`cio_segment_sync::outcome::AckRule`, see `examples::worker::decide`): an outcome is
+//! acked, a retry-later error redelivered, a refusal or an unreadable body parked. Customer.io
+//! is a local dry-run recording server unless `CIO_SITE_ID` / `CIO_API_KEY` are set.
+#![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
 
-use cio_segment_sync::flows::triggers::SegmentToCustomerIo;
+use cio_segment_sync::builder::SyncBuilder;
+use cio_segment_sync::config::SyncConfig;
+use cio_sync::demo::{EXAMPLE_CONFIG, SAMPLE_EVENTS};
+use cio_sync::dry_run::DrySink;
+use cio_sync::env::Env;
 use customerio_client::{SiteId, TrackApiKey, TrackClient};
-use examples::config::{EnvConfig, SyncConfig};
-use examples::dry_run::DrySink;
-use examples::quickstart::{EXAMPLE_CONFIG, SAMPLE_EVENTS};
 use examples::worker::{MemoryQueue, consume};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,55 +33,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn host() -> Result<(), Box<dyn std::error::Error>> {
-    let env = EnvConfig::from_process()?;
+    let env = Env::from_process()?;
     let mut config = SyncConfig::from_toml_str(EXAMPLE_CONFIG, "cio-sync/sync.example.toml")?;
     config.triggers.dispatcher.linger_ms = Some(20);
 
-    let sink;
-    let client = match &env.customerio {
+    let mut sink = None;
+    let client = match &env.track {
         Some(credentials) => TrackClient::new(
             credentials.site_id.clone(),
             credentials.api_key.clone(),
             env.client_config()?,
         )?,
         None => {
-            sink = DrySink::start().await?;
+            let dry = DrySink::start().await?;
             println!(
-                "DRY RUN: Customer.io is a local sink at {}",
-                sink.base_url()
+                "DRY RUN: Customer.io is a local recording server at {}",
+                dry.base_url()
             );
-            TrackClient::new(
+            let client = TrackClient::new(
                 SiteId::new("dry-run-site"),
                 TrackApiKey::new("dry-run-key"),
-                env.client_config()?.with_track_base_url(sink.base_url())?,
-            )?
+                env.client_config()?.with_track_base_url(dry.base_url())?,
+            )?;
+            sink = Some(dry);
+            client
         }
     };
 
-    // The library does not spawn anything itself: the host runs the dispatcher's worker.
-    let (flow, worker) = SegmentToCustomerIo::new(client, config.triggers);
-    let worker = tokio::spawn(worker);
-    let flow = Arc::new(flow);
+    // The library spawns nothing itself: the host runs the dispatchers' workers.
+    let (engine, workers) = SyncBuilder::new(client, config).build()?;
+    let workers: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
 
     let queue = Arc::new(MemoryQueue::new(3));
     for (index, line) in SAMPLE_EVENTS.lines().enumerate() {
         queue.publish(format!("q-{}", index + 1), line.as_bytes().to_vec());
     }
 
-    // One consumer per queue (or partition keyed by person) keeps each person's messages in
-    // order; run one such task per partition to scale out.
+    // One consumer per queue (or per partition keyed by person) keeps each person's messages
+    // in order; run one such task per partition to scale out.
     let consumer = {
-        let (queue, flow) = (queue.clone(), flow.clone());
-        tokio::spawn(async move { consume(&queue, &flow).await })
+        let (queue, router) = (queue.clone(), engine.router.clone());
+        tokio::spawn(async move { consume(&queue, router.as_ref()).await })
     };
     consumer.await?;
-    flow.shutdown().await;
-    worker.await?;
+    engine.shutdown().await;
+    for worker in workers {
+        worker.await?;
+    }
 
     println!("acked:  {}", queue.acked().join(", "));
     for (id, reason) in queue.parked() {
         println!("parked: {id} ({reason})");
     }
     println!("redelivered: {}", queue.redelivered());
+    if let Some(sink) = sink {
+        println!(
+            "Customer.io would have received {} request(s).",
+            sink.take().len()
+        );
+    }
     Ok(())
 }

@@ -2,26 +2,26 @@
 //! a message only once the sync finished it.
 //!
 //! The host owns everything here: the tokio runtime, the queue, the consumer loop. The library
-//! is a value ([`SegmentToCustomerIo`]) the consumer calls. What each answer means for the
-//! source ([`decide`]):
+//! is a value (any [`Pipeline`], e.g. the engine's `SegmentRouter`) the consumer calls. What each
+//! answer means for the source ([`decide`], by [`AckRule`]):
 //!
 //! | answer | decision |
 //! |---|---|
-//! | `Ok(Delivered)` | ack: Customer.io accepted it |
-//! | `Ok(Skipped { .. })` | ack: nothing to send (duplicate, filtered, own echo, ...) |
-//! | `Ok(DeadLettered { .. })` | not acked: parked in the queue's dead-letter list for a human |
-//! | `Err(e)` with `e.is_retryable()` | not acked: redelivered later |
-//! | `Err(e)` otherwise (not a Segment message) | not acked: parked, a retry cannot help |
+//! | `Ok(Delivered)` or `Ok(Skipped(_))` | ack: finished |
+//! | `Ok(DeadLettered(_))` | ack: refused for good and kept in the dead-letter sink |
+//! | `Err(e)` with `e.ack() == Ack::RetryLater` | not acked: redelivered later |
+//! | `Err(e)` with `e.ack() == Ack::Refuse`, or not a Segment message | parked for a human |
 //!
 //! A message redelivered more than [`MemoryQueue::max_deliveries`] times is parked too, as a
 //! real broker's redrive policy does.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersError};
-use cio_segment_sync::pipeline::Outcome;
+use cio_segment_sync::outcome::{Ack, AckRule, Outcome};
+use cio_segment_sync::pipeline::{Pipeline, PipelineError};
+use segment_model::Message;
 
 /// One message handed out by the queue.
 #[derive(Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl MemoryQueue {
         self.max_deliveries
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -154,22 +154,27 @@ pub enum Decision {
     Park(String),
 }
 
-/// The ack rule (see the [module docs](self)).
-pub fn decide(result: &Result<Outcome, TriggersError>) -> Decision {
+/// The library's one ack rule, as queue decisions (see the [module docs](self)).
+pub fn decide(result: &Result<Outcome, PipelineError>) -> Decision {
     match result {
-        Ok(Outcome::Delivered) | Ok(Outcome::Skipped(_)) => Decision::Ack,
-        Ok(Outcome::DeadLettered(reason)) => Decision::Park(reason.label().to_owned()),
-        Ok(other) => Decision::Park(format!("{other:?}")),
-        Err(error) if error.is_retryable() => Decision::Redeliver(error.to_string()),
-        Err(error) => Decision::Park(error.to_string()),
+        // Every outcome is finished, a dead-lettered one included: the sink keeps it.
+        Ok(_) => Decision::Ack,
+        Err(error) => match error.ack() {
+            Ack::RetryLater => Decision::Redeliver(error.to_string()),
+            _ => Decision::Park(error.to_string()),
+        },
     }
 }
 
-/// Consumes `queue` until it is empty, one message at a time, acking by [`decide`].
-pub async fn consume(queue: &MemoryQueue, flow: &SegmentToCustomerIo) {
+/// Consumes `queue` until it is empty, one message at a time, acking by [`decide`]; a body that
+/// is not a Segment message is parked.
+pub async fn consume<P: Pipeline + ?Sized>(queue: &MemoryQueue, pipeline: &P) {
     while let Some(message) = queue.receive() {
-        let result = flow.process_slice(&message.body).await;
-        match decide(&result) {
+        let decision = match Message::from_slice(&message.body) {
+            Ok(parsed) => decide(&pipeline.process(&parsed).await),
+            Err(error) => Decision::Park(format!("not a Segment message: {error}")),
+        };
+        match decision {
             Decision::Ack => queue.ack(&message),
             Decision::Redeliver(reason) => queue.redeliver(message, &reason),
             Decision::Park(reason) => queue.park(message, &reason),

@@ -1,17 +1,20 @@
 //! The `custom_identity` example's resolver: tenant-prefixed ids and lower-cased emails over
-//! the default `StoreResolver`, alone and wired into the pipeline against wiremock.
+//! the default `StoreResolver`, alone and handed to `SyncBuilder::resolver`, through the
+//! engine's `SegmentRouter` against wiremock.
 
 use std::sync::Arc;
 
+use cio_segment_sync::builder::SyncBuilder;
+use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{
     ClientConfig, Identifier, Region, SiteId, TrackApiKey, TrackClient,
 };
-use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
 use cio_segment_sync::identity::{
     IdentityResolver, MemoryIdentityStore, ResolverConfig, StoreResolver, Target,
 };
-use cio_segment_sync::pipeline::Outcome;
+use cio_segment_sync::outcome::Outcome;
+use cio_segment_sync::pipeline::Pipeline;
 use cio_segment_sync::segment_model::Message;
 use examples::custom_identity::TenantResolver;
 use serde_json::{Value, json};
@@ -105,7 +108,7 @@ async fn emails_are_lower_cased_and_merges_get_the_rule_on_both_sides() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rule_reaches_customerio_through_the_pipeline() {
+async fn the_rule_reaches_customerio_through_the_router() {
     let server = MockServer::start().await;
     for operation in [
         json!({"type": "person", "action": "identify", "identifiers": {"id": "acme:u-1"},
@@ -131,18 +134,26 @@ async fn the_rule_reaches_customerio_through_the_pipeline() {
             .unwrap(),
     )
     .unwrap();
-    let mut config = TriggersConfig::default();
-    config.dispatcher.linger_ms = Some(5);
-    config.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
-    let (flow, _worker) = SegmentToCustomerIo::builder(client, config)
+    let mut config = SyncConfig::default();
+    config.triggers.dispatcher.linger_ms = Some(5);
+    config.triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
+    let (engine, workers) = SyncBuilder::new(client, config)
         .resolver(Arc::new(resolver()))
-        .spawn();
-    assert_eq!(flow.process(&identify()).await.unwrap(), Outcome::Delivered);
+        .build()
+        .unwrap();
+    for worker in workers {
+        tokio::spawn(worker);
+    }
+    let router = &engine.router;
     assert_eq!(
-        flow.process(&anonymous_track()).await.unwrap(),
+        router.process(&identify()).await.unwrap(),
         Outcome::Delivered
     );
-    flow.shutdown().await;
+    assert_eq!(
+        router.process(&anonymous_track()).await.unwrap(),
+        Outcome::Delivered
+    );
+    engine.shutdown().await;
     server.verify().await;
     assert_eq!(server.received_requests().await.unwrap().len(), 2);
 }

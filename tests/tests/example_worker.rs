@@ -1,16 +1,20 @@
-//! The `embed_in_worker` example's consumer: a message is acked only when the sync answered
-//! `Delivered` or a skip; a dead-lettered or unreadable one is parked, one another worker holds
-//! is redelivered (and parked after the queue's delivery limit).
+//! The `embed_in_worker` example's consumer over the engine's `SegmentRouter`, acking by the
+//! library's one ack rule (`AckRule`): every outcome is acked (a dead-lettered message is kept
+//! in the dead-letter sink), an unreadable body is parked, and one another worker holds is
+//! redelivered (then parked after the queue's delivery limit).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use cio_segment_sync::builder::{SyncBuilder, SyncEngine};
+use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper};
-use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
 use cio_segment_sync::identity::SkipReason;
-use cio_segment_sync::pipeline::Outcome;
+use cio_segment_sync::outcome::Outcome;
+use cio_segment_sync::pipeline::PipelineError;
+use cio_segment_sync::store::Stores;
 use examples::worker::{Decision, MemoryQueue, consume, decide};
 use serde_json::json;
 use wiremock::matchers::{body_json, method, path};
@@ -32,7 +36,7 @@ fn event(message_id: &str, user: &str) -> serde_json::Value {
         "timestamp": AT_MS / 1000}]})
 }
 
-fn flow(server: &MockServer, deduper: Arc<dyn Deduper>) -> SegmentToCustomerIo {
+fn engine(server: &MockServer, deduper: Arc<dyn Deduper>) -> SyncEngine {
     let client = TrackClient::new(
         SiteId::new("site"),
         TrackApiKey::new("key"),
@@ -41,17 +45,23 @@ fn flow(server: &MockServer, deduper: Arc<dyn Deduper>) -> SegmentToCustomerIo {
             .unwrap(),
     )
     .unwrap();
-    let mut config = TriggersConfig::default();
-    config.dispatcher.linger_ms = Some(5);
-    config.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
-    let (flow, _worker) = SegmentToCustomerIo::builder(client, config)
-        .deduper(deduper)
-        .spawn();
-    flow
+    let mut config = SyncConfig::default();
+    config.triggers.dispatcher.linger_ms = Some(5);
+    config.triggers.dispatcher.max_attempts = std::num::NonZeroU32::new(1);
+    let mut stores = Stores::memory();
+    stores.deduper = deduper;
+    let (engine, workers) = SyncBuilder::new(client, config)
+        .stores(stores)
+        .build()
+        .unwrap();
+    for worker in workers {
+        tokio::spawn(worker);
+    }
+    engine
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_delivered_and_skipped_messages_are_acked() {
+async fn outcomes_are_acked_unreadable_bodies_parked_and_busy_ones_redelivered() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v2/batch"))
@@ -79,7 +89,7 @@ async fn only_delivered_and_skipped_messages_are_acked() {
             .unwrap(),
         Claim::First(_)
     ));
-    let flow = flow(&server, deduper);
+    let engine = engine(&server, deduper);
 
     let queue = MemoryQueue::new(3);
     queue.publish("q-ok", track("m-ok", "u-1"));
@@ -87,12 +97,14 @@ async fn only_delivered_and_skipped_messages_are_acked() {
     queue.publish("q-dup", track("m-ok", "u-1"));
     queue.publish("q-bad", b"{not json".to_vec());
     queue.publish("q-busy", track("m-busy", "u-3"));
-    consume(&queue, &flow).await;
-    flow.shutdown().await;
+    consume(&queue, engine.router.as_ref()).await;
+    engine.shutdown().await;
 
-    assert_eq!(queue.acked(), ["q-ok", "q-dup"]);
+    // Refused by Customer.io for good: dead-lettered, which is an outcome, so acked.
+    assert_eq!(queue.acked(), ["q-ok", "q-refused", "q-dup"]);
+    assert_eq!(engine.customerio.stats().dead_lettered, 1);
     let parked: Vec<String> = queue.parked().into_iter().map(|(id, _)| id).collect();
-    assert_eq!(parked, ["q-refused", "q-bad", "q-busy"]);
+    assert_eq!(parked, ["q-bad", "q-busy"]);
     // q-busy was handed out three times: two redeliveries, then parked.
     assert_eq!(queue.redelivered(), 2);
     assert!(queue.is_empty());
@@ -102,19 +114,20 @@ async fn only_delivered_and_skipped_messages_are_acked() {
 
 #[test]
 fn the_ack_rule() {
-    assert_eq!(decide(&Ok(Outcome::Delivered)), Decision::Ack);
+    let ok = |outcome: Outcome| -> Result<Outcome, PipelineError> { Ok(outcome) };
+    assert_eq!(decide(&ok(Outcome::Delivered)), Decision::Ack);
     assert_eq!(
-        decide(&Ok(Outcome::Skipped(SkipReason::Duplicate))),
+        decide(&ok(Outcome::Skipped(SkipReason::Duplicate))),
         Decision::Ack
     );
     assert_eq!(
-        decide(&Ok(Outcome::DeadLettered(
+        decide(&ok(Outcome::DeadLettered(
             cio_segment_sync::outcome::DeadLetterReason::TooLarge {
                 bytes: 40_000,
                 limit: 32_000
             }
         ))),
-        Decision::Park("too_large".to_owned())
+        Decision::Ack
     );
 }
 

@@ -1,14 +1,13 @@
-//! The quickstart's core path: the bundled sample events through the flows the example TOML
-//! turns on, against wiremock (exact requests) and against the dry-run sink (the same requests
-//! recorded and printed).
+//! `cio-sync demo`'s core path: the bundled sample events through the flows the bundled example
+//! configuration turns on, against wiremock (exact requests, in order) and against the dry-run
+//! recording server (the same requests recorded and printed).
 
+use cio_segment_sync::builder::SyncBuilder;
+use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
-use examples::config::SyncConfig;
-use examples::dry_run::DrySink;
-use examples::quickstart::{
-    EXAMPLE_CONFIG, LineReport, LineResult, Quickstart, SAMPLE_EVENTS, Summary,
-};
+use cio_sync::demo::{EXAMPLE_CONFIG, LineReport, SAMPLE_EVENTS, Summary, handle_line};
+use cio_sync::dry_run::DrySink;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -173,29 +172,32 @@ async fn run_sample(base_url: &str) -> (Vec<LineReport>, Summary) {
             .unwrap(),
     )
     .unwrap();
-    let quickstart = Quickstart::start(client, &config, None).unwrap();
+    let (engine, workers) = SyncBuilder::new(client, config).build().unwrap();
+    for worker in workers {
+        tokio::spawn(worker);
+    }
     let mut reports = Vec::new();
     let mut summary = Summary::default();
     for line in SAMPLE_EVENTS.lines() {
-        let report = quickstart.handle_line(line).await;
+        let report = handle_line(&engine.router, line).await;
         summary.record(&report);
         reports.push(report);
     }
-    quickstart.shutdown().await;
+    engine.shutdown().await;
     (reports, summary)
 }
 
 fn check_reports(reports: &[LineReport], summary: &Summary) {
-    let flows: Vec<&str> = reports
+    let routes: Vec<&str> = reports
         .iter()
         .map(|r| match r {
-            LineReport::Handled { flow, .. } => *flow,
+            LineReport::Handled { route, .. } => route.as_str(),
             LineReport::Malformed(_) => "malformed",
             _ => "other",
         })
         .collect();
     assert_eq!(
-        flows,
+        routes,
         [
             "triggers",
             "onboarding",
@@ -213,16 +215,20 @@ fn check_reports(reports: &[LineReport], summary: &Summary) {
             "malformed"
         ]
     );
-    assert!(matches!(
-        &reports[11],
-        LineReport::Handled { result: LineResult::Skipped(why), .. }
-            if why == "duplicate of a finished message"
-    ));
+    assert!(
+        matches!(
+            &reports[11],
+            LineReport::Handled { answer: "skipped", detail: Some(why), .. }
+                if why.contains("duplicate")
+        ),
+        "{:?}",
+        reports[11]
+    );
     assert_eq!(summary.lines, 14);
-    assert_eq!(summary.delivered, 12);
     assert_eq!(summary.malformed, 1);
-    assert_eq!(summary.skipped.values().sum::<usize>(), 1);
-    assert!(summary.dead_lettered.is_empty() && summary.failed.is_empty());
+    assert_eq!(summary.answers.get("delivered"), Some(&12));
+    assert_eq!(summary.answers.get("skipped"), Some(&1));
+    assert!(summary.is_finished(), "{summary:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -263,7 +269,7 @@ async fn the_dry_run_records_and_prints_each_request_in_order() {
         };
         assert_eq!(got.path, want_path);
         assert_eq!(got.body, body);
-        // What the quickstart prints: method, path and the JSON body.
+        // What the demo prints under each line: method, path and the JSON body.
         assert_eq!(got.to_string(), format!("POST {want_path} {body}"));
     }
     assert!(sink.take().is_empty());
