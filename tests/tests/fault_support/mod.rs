@@ -80,6 +80,19 @@ impl FaultRates {
         partial: 0.0,
     };
 
+    /// The rate of `fault` (0 for the kinds that are not drawn).
+    fn rate_of(&self, fault: Fault) -> f64 {
+        match fault {
+            Fault::ServerError => self.server_error,
+            Fault::Throttled => self.throttled,
+            Fault::Reset => self.reset,
+            Fault::LostReply => self.lost_reply,
+            Fault::Slow => self.slow,
+            Fault::Partial => self.partial,
+            _ => 0.0,
+        }
+    }
+
     fn draw(&self, u: f64) -> Fault {
         let table = [
             (self.server_error, Fault::ServerError),
@@ -169,7 +182,7 @@ impl FakeCustomerIo {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let requests = Arc::new(AtomicU64::new(0));
-        let rng = Arc::new(Mutex::new(ChaCha8Rng::seed_from_u64(seed)));
+        let rng = Arc::new(Mutex::new((ChaCha8Rng::seed_from_u64(seed), 0)));
         let accept = {
             let state = state.clone();
             let requests = requests.clone();
@@ -231,8 +244,20 @@ struct Connection {
     rates: FaultRates,
     state: Arc<Mutex<State>>,
     requests: Arc<AtomicU64>,
-    rng: Arc<Mutex<ChaCha8Rng>>,
+    rng: Arc<Mutex<(ChaCha8Rng, u64)>>,
 }
+
+/// The faults the first requests get, one of each kind in turn, so every kind is exercised
+/// whatever the number of requests (which depends on how operations happen to batch); the
+/// seeded draw decides from then on.
+const FIRST_FAULTS: [Fault; 6] = [
+    Fault::ServerError,
+    Fault::Throttled,
+    Fault::Reset,
+    Fault::LostReply,
+    Fault::Slow,
+    Fault::Partial,
+];
 
 /// One parsed request.
 struct Request {
@@ -342,8 +367,17 @@ impl Connection {
         };
         let ops: Vec<Value> = body["batch"].as_array().cloned().unwrap_or_default();
         let (fault, pick) = {
-            let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
-            (self.rates.draw(rng.random::<f64>()), rng.random::<u64>())
+            let mut guard = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
+            let (rng, drawn) = &mut *guard;
+            let drawn_fault = self.rates.draw(rng.random::<f64>());
+            let pick = rng.random::<u64>();
+            let fault = FIRST_FAULTS
+                .get(*drawn as usize)
+                .copied()
+                .filter(|first| self.rates.rate_of(*first) > 0.0)
+                .unwrap_or(drawn_fault);
+            *drawn += 1;
+            (fault, pick)
         };
         // An operation refused once is invalid: Customer.io refuses it every time.
         let mut refused: BTreeSet<usize> = {
