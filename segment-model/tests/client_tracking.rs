@@ -767,3 +767,52 @@ fn clients_and_futures_are_send_and_sync() {
     assert_send(&client.send_batch(vec![track(1)]));
     assert_send(&client.send_batch(Vec::<segment_model::Message>::new()));
 }
+
+#[test]
+fn messages_encoded_elsewhere_are_sent_as_they_are_within_one_request() {
+    use segment_model::client::tracking::MessageError;
+
+    let client = TrackingClient::builder(WriteKey::new(WRITE_KEY))
+        .max_messages_per_request(2)
+        .build()
+        .expect("client");
+    let a = br#"{"type":"track","messageId":"m-a","event":"A","userId":"u"}"#;
+    let b = br#"{"type":"track","messageId":"m-b","event":"B","userId":"u"}"#;
+    let batch = client
+        .prepare_encoded([("m-a".to_owned(), &a[..]), ("m-b".to_owned(), &b[..])])
+        .expect("fits");
+    let texts: Vec<&str> = batch.messages().iter().map(|m| m.json()).collect();
+    assert_eq!(
+        texts,
+        [
+            std::str::from_utf8(a).unwrap(),
+            std::str::from_utf8(b).unwrap()
+        ]
+    );
+    assert_eq!(batch.messages()[1].message_id(), "m-b");
+
+    let three = [
+        ("1".to_owned(), &a[..]),
+        ("2".to_owned(), &a[..]),
+        ("3".to_owned(), &a[..]),
+    ];
+    assert!(matches!(
+        client.prepare_encoded(three),
+        Err(MessageError::DoesNotFit {
+            index: 2,
+            limit: "message count"
+        })
+    ));
+    assert!(matches!(
+        client.prepare_encoded([("m".to_owned(), &b"[1,2]"[..])]),
+        Err(MessageError::Serialize { index: 0, .. })
+    ));
+    let long_id = "x".repeat(101);
+    assert!(matches!(
+        client.prepare_encoded([(long_id, &a[..])]),
+        Err(MessageError::MessageIdTooLong {
+            index: 0,
+            chars: 101
+        })
+    ));
+}

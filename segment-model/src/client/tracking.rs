@@ -180,6 +180,15 @@ pub enum MessageError {
         /// What went wrong.
         reason: String,
     },
+    /// Messages serialised elsewhere do not fit one request
+    /// ([`TrackingClient::prepare_encoded`]); the index is the first that does not fit.
+    #[error("the messages from index {index} on do not fit one request ({limit})")]
+    DoesNotFit {
+        /// The first message that does not fit.
+        index: usize,
+        /// Which limit: the message count or the request size.
+        limit: &'static str,
+    },
 }
 
 impl MessageError {
@@ -189,7 +198,8 @@ impl MessageError {
             Self::TooLarge { index, .. }
             | Self::MessageIdTooLong { index, .. }
             | Self::MessageIdNotString { index }
-            | Self::Serialize { index, .. } => *index,
+            | Self::Serialize { index, .. }
+            | Self::DoesNotFit { index, .. } => *index,
         }
     }
 }
@@ -499,6 +509,66 @@ impl TrackingClient {
     pub fn message_limit(&self) -> usize {
         self.max_message_bytes
             .min(self.max_request_bytes.saturating_sub(ENVELOPE_BYTES))
+    }
+
+    /// One request's worth of messages that were serialised elsewhere (a delivery engine that
+    /// encoded, measured and batched them itself), each with its `messageId`, taken as they
+    /// are: nothing is serialised again. Each must be one JSON object.
+    ///
+    /// # Errors
+    ///
+    /// The first [`MessageError`]: a messageId over [`MAX_MESSAGE_ID_CHARS`], a message over
+    /// [`message_limit`](Self::message_limit) or not a JSON object, or more messages or bytes
+    /// than one request of this client carries ([`MessageError::DoesNotFit`]).
+    pub fn prepare_encoded<B: AsRef<[u8]>>(
+        &self,
+        messages: impl IntoIterator<Item = (String, B)>,
+    ) -> Result<PreparedBatch, MessageError> {
+        let limit = self.message_limit();
+        let mut batch = PreparedBatch {
+            messages: Vec::new(),
+            items_len: 0,
+        };
+        for (index, (message_id, bytes)) in messages.into_iter().enumerate() {
+            let bytes = bytes.as_ref();
+            let chars = message_id.chars().count();
+            if chars > MAX_MESSAGE_ID_CHARS {
+                return Err(MessageError::MessageIdTooLong { index, chars });
+            }
+            let size = bytes.len();
+            if size > limit {
+                return Err(MessageError::TooLarge { index, size, limit });
+            }
+            let separator = usize::from(index > 0);
+            if index >= self.max_messages {
+                return Err(MessageError::DoesNotFit {
+                    index,
+                    limit: "message count",
+                });
+            }
+            if ENVELOPE_BYTES + batch.items_len + separator + size > self.max_request_bytes {
+                return Err(MessageError::DoesNotFit {
+                    index,
+                    limit: "request size",
+                });
+            }
+            let json = std::str::from_utf8(bytes)
+                .ok()
+                .map(str::to_owned)
+                .filter(|text| text.trim_start().starts_with('{'))
+                .and_then(|text| RawValue::from_string(text).ok())
+                .ok_or_else(|| MessageError::Serialize {
+                    index,
+                    reason: "not one JSON object".to_owned(),
+                })?;
+            batch.items_len += separator + size;
+            batch.messages.push(PreparedMessage {
+                index,
+                message_id,
+                json,
+            });
+        }
+        Ok(batch)
     }
 
     /// Fixes message ids, serialises each message once and packs the messages, in order, into

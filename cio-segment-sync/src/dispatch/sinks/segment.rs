@@ -181,19 +181,19 @@ impl Sink for SegmentTrackingSink {
         _: &(),
         items: &[Encoded<Message>],
     ) -> Result<BatchResponse, SegmentSinkError> {
-        let messages: Vec<Message> = items.iter().map(|e| e.item.clone()).collect();
-        let prepared = self.client.prepare(messages);
-        if let Some(rejected) = prepared.rejected.first() {
-            return Err(SegmentSinkError::Packing {
-                reason: rejected.error.to_string(),
-            });
-        }
-        let [batch] = prepared.batches.as_slice() else {
-            return Err(SegmentSinkError::Packing {
-                reason: format!("{} requests needed", prepared.batches.len()),
-            });
-        };
-        self.client.send(batch).await?;
+        // Encode once: the request is built from the bytes encoded and measured at submit
+        // (`encode` refused every message without a messageId).
+        let messages = items.iter().map(|e| {
+            let id = e.item.message_id().unwrap_or_default().to_owned();
+            (id, &e.bytes)
+        });
+        let batch =
+            self.client
+                .prepare_encoded(messages)
+                .map_err(|error| SegmentSinkError::Packing {
+                    reason: error.to_string(),
+                })?;
+        self.client.send(&batch).await?;
         Ok(BatchResponse::Accepted)
     }
 }
