@@ -228,7 +228,7 @@ impl<T> PackedBatch<T> {
     ///
     /// # Errors
     ///
-    /// [`Error`] of kind [`Invalid`](crate::ErrorKind::Invalid), naming the index, when an
+    /// [`Error`](crate::Error) of kind [`Invalid`](crate::ErrorKind::Invalid), naming the index, when an
     /// operation is over [`MAX_OPERATION_BYTES`] or the body would be over
     /// [`MAX_BATCH_REQUEST_BYTES`]; nothing is sent for such a set.
     pub fn from_encoded(parts: Vec<(T, Bytes)>) -> Result<Self, crate::Error> {
