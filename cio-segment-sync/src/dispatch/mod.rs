@@ -126,6 +126,7 @@
 //! # }
 //! ```
 
+mod classify;
 mod config;
 mod handle;
 mod retry;

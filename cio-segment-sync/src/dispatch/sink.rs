@@ -11,76 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// When in the life of an attempt a failure happened. Decides whether a retry could write the
-/// same data twice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SendPhase {
-    /// Nothing reached the server (validation, a refused connect, no rate-limit token).
-    NotSent,
-    /// The request may have reached the server, but no answer was read (timeout, reset).
-    MaybeSent,
-    /// The server answered with an error status.
-    ResponseReceived,
-}
-
-/// What kind of failure an attempt ended in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum FailureKind {
-    /// A network failure or timeout. Worth retrying.
-    Transient,
-    /// The server asked us to slow down (`429`). Worth retrying after its delay; the whole
-    /// dispatcher pauses.
-    Throttled,
-    /// A retryable server failure (`408`, `5xx`). Worth retrying.
-    Server,
-    /// The server refused the request as it stands (`400`, `413`, `422`, …). A batch of several
-    /// items is split to find the bad ones; a single item is dead-lettered.
-    Rejected,
-    /// A failure no retry or split can fix (credentials refused, misconfiguration, an answer
-    /// that could not be read). Every item of the batch is dead-lettered.
-    Permanent,
-}
-
-impl FailureKind {
-    /// Whether sending the same request again may succeed.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            FailureKind::Transient | FailureKind::Throttled | FailureKind::Server
-        )
-    }
-}
-
-/// The classification of one failed attempt: everything the retry decision needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Classification {
-    /// What kind of failure it was.
-    pub kind: FailureKind,
-    /// When it happened.
-    pub phase: SendPhase,
-    /// The delay the server asked for (`Retry-After`), if any.
-    pub retry_after: Option<Duration>,
-}
-
-impl Classification {
-    /// A classification with no server-given delay.
-    pub const fn new(kind: FailureKind, phase: SendPhase) -> Self {
-        Self {
-            kind,
-            phase,
-            retry_after: None,
-        }
-    }
-
-    /// The same classification with the server's `Retry-After` delay.
-    pub const fn with_retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = Some(delay);
-        self
-    }
-}
+pub use super::classify::{Classification, FailureKind, SendPhase};
 
 /// The error a [`Sink`] returns when a whole request failed. It classifies itself so the
 /// dispatcher can decide to retry, split or dead-letter.
@@ -271,14 +202,5 @@ mod tests {
         assert_eq!(l.largest_item(), 18);
         l.max_request_bytes = 5;
         assert_eq!(l.largest_item(), 0);
-    }
-
-    #[test]
-    fn only_transient_throttled_and_server_failures_are_retryable() {
-        assert!(FailureKind::Transient.is_retryable());
-        assert!(FailureKind::Throttled.is_retryable());
-        assert!(FailureKind::Server.is_retryable());
-        assert!(!FailureKind::Rejected.is_retryable());
-        assert!(!FailureKind::Permanent.is_retryable());
     }
 }

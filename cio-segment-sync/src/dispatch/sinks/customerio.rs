@@ -5,13 +5,13 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use bytes::Bytes;
+use customerio_client::TrackClient;
 use customerio_client::limits::{
     MAX_BATCH_REQUEST_BYTES, MAX_ID_BYTES, MAX_OPERATION_BYTES, MAX_SEGMENT_IDS_PER_REQUEST,
 };
 use customerio_client::track::packer::{BATCH_WRAPPER_BYTES, PackedBatch};
 use customerio_client::track::v1::SegmentIdType;
 use customerio_client::track::v2::{BatchOutcome, Operation, PersonOperation};
-use customerio_client::{ErrorKind, Phase, TrackClient};
 use serde::{Deserialize, Serialize};
 
 use crate::dispatch::{
@@ -19,30 +19,11 @@ use crate::dispatch::{
     SendPhase, Sink, SinkError,
 };
 
-/// Maps Customer.io's classification onto the dispatcher's.
-///
-/// `Client` (a refused request, e.g. `400`) and `Invalid` (refused locally before sending) are
-/// [`FailureKind::Rejected`], so a batch is split to isolate the operation at fault; credential,
-/// configuration and decoding failures are [`FailureKind::Permanent`].
+/// Classified by the engine's one classifier (`From<&customerio_client::Error> for
+/// Classification`).
 impl SinkError for customerio_client::Error {
     fn classify(&self) -> Classification {
-        let kind = match self.kind() {
-            ErrorKind::Transient => FailureKind::Transient,
-            ErrorKind::Throttled => FailureKind::Throttled,
-            ErrorKind::Server => FailureKind::Server,
-            ErrorKind::Client | ErrorKind::Invalid => FailureKind::Rejected,
-            _ => FailureKind::Permanent,
-        };
-        let phase = match self.phase() {
-            Phase::NotSent => SendPhase::NotSent,
-            Phase::MaybeSent => SendPhase::MaybeSent,
-            Phase::ResponseReceived => SendPhase::ResponseReceived,
-        };
-        Classification {
-            kind,
-            phase,
-            retry_after: self.retry_after(),
-        }
+        Classification::from(self)
     }
 
     fn server_message(&self) -> Option<String> {

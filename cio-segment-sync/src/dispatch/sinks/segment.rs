@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use segment_model::Message;
+use segment_model::client::ClientError;
 use segment_model::client::tracking::{
     DEFAULT_MAX_REQUEST_BYTES, MAX_MESSAGES_PER_REQUEST, TrackingClient,
 };
-use segment_model::client::{ClientError, FailureKind as SegmentKind, Phase};
 use serde_json::{Map, Value};
 
 use crate::dispatch::{
@@ -37,29 +37,11 @@ pub enum SegmentSinkError {
 }
 
 impl SinkError for SegmentSinkError {
-    /// Segment's kinds map across; among permanent statuses, `400`, `413` and `422` are
-    /// [`Rejected`](FailureKind::Rejected) so a batch is split to isolate the message at fault.
+    /// The client's failures go through the engine's one classifier (`From<&ClientError> for
+    /// Classification`).
     fn classify(&self) -> Classification {
         match self {
-            SegmentSinkError::Client(err) => {
-                let kind = match err.kind() {
-                    SegmentKind::Transient => FailureKind::Transient,
-                    SegmentKind::Throttled => FailureKind::Throttled,
-                    SegmentKind::Server => FailureKind::Server,
-                    _ if matches!(err.status(), Some(400 | 413 | 422)) => FailureKind::Rejected,
-                    _ => FailureKind::Permanent,
-                };
-                let phase = match err.phase() {
-                    Phase::NotSent => SendPhase::NotSent,
-                    Phase::ResponseReceived => SendPhase::ResponseReceived,
-                    _ => SendPhase::MaybeSent,
-                };
-                Classification {
-                    kind,
-                    phase,
-                    retry_after: err.retry_after(),
-                }
-            }
+            SegmentSinkError::Client(err) => Classification::from(err),
             // A packing mismatch splits: halves fit the client's limits eventually.
             SegmentSinkError::Packing { .. } => {
                 Classification::new(FailureKind::Rejected, SendPhase::NotSent)
