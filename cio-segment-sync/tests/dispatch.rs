@@ -875,6 +875,11 @@ impl RateLimiter for FlakyLimiter {
         }
         Ok(Admission::Granted)
     }
+
+    /// This test limiter keeps no pause.
+    async fn pause(&self, _delay: Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -54,6 +54,20 @@ async fn membership() -> Guarded<RedisMembershipStore, TestRedis> {
     }
 }
 
+async fn limiter() -> Guarded<cio_segment_sync::redis::RedisRateLimiter, TestRedis> {
+    let guard = TestRedis::start().await;
+    Guarded {
+        store: cio_segment_sync::redis::RedisRateLimiter::new(
+            guard.connect().await,
+            "conformance",
+            std::num::NonZeroU32::new(cio_segment_sync::testing::rate_limit::RATE).unwrap(),
+            Duration::from_secs(1),
+        ),
+        guard,
+    }
+}
+
+cio_segment_sync::rate_limiter_conformance!(redis_limiter, limiter());
 cio_segment_sync::membership_store_conformance!(redis_membership, membership());
 cio_segment_sync::progress_store_conformance!(redis_progress, progress());
 cio_segment_sync::activity_store_conformance!(redis_activity, activity());
@@ -175,6 +189,59 @@ async fn shared_limiter_admits_the_quota_across_four_workers() {
     // A full window later the whole burst is back, and no more.
     now_ms.fetch_add(1_000, Ordering::SeqCst);
     assert_eq!(attempts(&workers, 25).await, 10);
+}
+
+#[tokio::test]
+async fn one_workers_pause_holds_every_worker_and_recovery_comes_at_the_steady_rate() {
+    use std::num::NonZeroU32;
+
+    use cio_segment_sync::rate_limit::{Admission, RateLimiter};
+    use cio_segment_sync::redis::RedisRateLimiter;
+
+    let server = TestRedis::start().await;
+    let rate = NonZeroU32::new(100).unwrap();
+    let a = RedisRateLimiter::new(
+        server.connect().await,
+        "track",
+        rate,
+        Duration::from_secs(1),
+    );
+    let b = RedisRateLimiter::new(
+        server.connect().await,
+        "track",
+        rate,
+        Duration::from_secs(1),
+    );
+    // Worker `a` met a 429 asking for 300 ms; worker `b` never saw it and waits all the same.
+    a.pause(Duration::from_millis(300)).await.unwrap();
+    match b.try_acquire().await.unwrap() {
+        Admission::Wait(wait) => assert!(
+            wait > Duration::from_millis(100) && wait <= Duration::from_millis(300),
+            "{wait:?}"
+        ),
+        Admission::Granted => panic!("granted during another worker's pause"),
+    }
+    // Real time (Redis's clock): wait until the pause ends, then count what a burst of attempts
+    // from both workers gets: tokens come back one interval (10 ms) at a time, not as the full
+    // burst of 100 a fresh limiter would grant.
+    loop {
+        match b.try_acquire().await.unwrap() {
+            Admission::Granted => break,
+            Admission::Wait(wait) => tokio::time::sleep(wait).await,
+        }
+    }
+    let mut granted = 0;
+    for _ in 0..50 {
+        for limiter in [&a, &b] {
+            if limiter.try_acquire().await.unwrap() == Admission::Granted {
+                granted += 1;
+            }
+        }
+    }
+    assert!(
+        granted < 50,
+        "{granted} of 100 attempts right after the pause were granted"
+    );
 }
 
 #[tokio::test]

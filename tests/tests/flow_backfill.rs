@@ -50,6 +50,11 @@ impl RateLimiter for CountingLimiter {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(Admission::Granted)
     }
+
+    /// This test limiter keeps no pause.
+    async fn pause(&self, _delay: std::time::Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Matches the exact query string (`None`: no query at all).

@@ -162,6 +162,28 @@ impl Deduper for MemoryDeduper {
         Ok(())
     }
 
+    async fn renew(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        if state.done.get(key, now).is_some() {
+            return Ok(false);
+        }
+        match state.leases.get(key, now) {
+            Some(held) if held != token => return Ok(false),
+            Some(_) => {}
+            None => self.make_room(&mut state, now)?,
+        }
+        state
+            .leases
+            .insert(key.to_owned(), token.clone(), now + lease);
+        Ok(true)
+    }
+
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {
         let now = Instant::now();
         let mut state = self.lock();

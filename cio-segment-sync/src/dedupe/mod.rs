@@ -101,10 +101,30 @@ pub trait Deduper: fmt::Debug + Send + Sync + 'static {
     /// Frees `key` after a failed delivery so the source's retry is delivered. Does nothing
     /// when `token` no longer holds the key.
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError>;
+
+    /// Extends the lease `token` holds on `key` to `lease` from now, while the work is still
+    /// going on (a delivery waiting out an outage). `Ok(true)` when the caller holds the key
+    /// afterwards: its lease was live, or it had run out and nobody had claimed the key since
+    /// (it is taken back). `Ok(false)` when the key is done, or another worker holds it now.
+    async fn renew(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
 impl<T: Deduper + ?Sized> Deduper for Arc<T> {
+    async fn renew(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        (**self).renew(key, token, lease).await
+    }
+
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         (**self).claim(key, lease).await
     }
@@ -120,6 +140,15 @@ impl<T: Deduper + ?Sized> Deduper for Arc<T> {
 
 #[async_trait]
 impl<T: Deduper + ?Sized> Deduper for Box<T> {
+    async fn renew(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        (**self).renew(key, token, lease).await
+    }
+
     async fn claim(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         (**self).claim(key, lease).await
     }
@@ -169,6 +198,12 @@ pub trait DeduperExt: Deduper {
     /// release is logged and does not change the answer: the work's result stands, and the
     /// claim runs out with its lease.
     ///
+    /// While `work` runs, the lease is [renewed](Deduper::renew) every third of `lease`, so it
+    /// never lapses however long the work waits (a dispatcher holding the item through an
+    /// outage): the source's redeliveries meanwhile are answered [`Once::InFlight`], never run
+    /// a second time. If the future is dropped before it finishes, renewals stop and the claim
+    /// runs out with its lease.
+    ///
     /// # Errors
     ///
     /// The claim itself failed ([`StoreError`]); the work did not run.
@@ -190,7 +225,7 @@ pub trait DeduperExt: Deduper {
                 Claim::InFlight => return Ok(Once::InFlight),
                 Claim::Done => return Ok(Once::Done),
             };
-            let result = work().await;
+            let result = renewing(self, key, &token, lease, work()).await;
             if result.is_ok() {
                 if let Err(error) = self.commit(key, &token).await {
                     // Finished all the same. A redelivery before the lease runs out is answered
@@ -207,6 +242,42 @@ pub trait DeduperExt: Deduper {
 }
 
 impl<D: Deduper + ?Sized> DeduperExt for D {}
+
+/// Runs `work` while renewing `token`'s lease on `key` every third of `lease`.
+async fn renewing<D, Fut>(
+    dedupe: &D,
+    key: &str,
+    token: &ClaimToken,
+    lease: Duration,
+    work: Fut,
+) -> Fut::Output
+where
+    D: Deduper + ?Sized,
+    Fut: Future + Send,
+{
+    let period = (lease / 3).max(Duration::from_millis(1));
+    let mut work = std::pin::pin!(work);
+    let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    renewals.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut held = true;
+    loop {
+        tokio::select! {
+            biased;
+            output = &mut work => return output,
+            _ = renewals.tick(), if held => match dedupe.renew(key, token, lease).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    held = false;
+                    tracing::warn!(
+                        "Lost the claim of an item still being delivered; a redelivery may run it again."
+                    );
+                }
+                // The next tick tries again; the lease has two more periods to run.
+                Err(error) => tracing::warn!(error = %error, "Could not renew the claim of an item being delivered."),
+            },
+        }
+    }
+}
 
 #[cfg(test)]
 mod once_tests {
@@ -236,6 +307,52 @@ mod once_tests {
             .await
             .unwrap();
         assert_eq!(done, Once::Done);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_lease_is_renewed_while_the_work_runs() {
+        let dedupe = std::sync::Arc::new(MemoryDeduper::default());
+        let lease = Duration::from_secs(30);
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        let worker = {
+            let dedupe = std::sync::Arc::clone(&dedupe);
+            tokio::spawn(async move {
+                dedupe
+                    .once("k", lease, || async move {
+                        wait.await.ok();
+                        Ok::<_, Failed>(())
+                    })
+                    .await
+            })
+        };
+        // Ten leases later, a redelivery still finds the key in flight.
+        tokio::time::sleep(lease * 10).await;
+        assert_eq!(dedupe.claim("k", lease).await.unwrap(), Claim::InFlight);
+        release.send(()).unwrap();
+        assert_eq!(worker.await.unwrap().unwrap(), Once::Ran(Ok(())));
+        assert_eq!(dedupe.claim("k", lease).await.unwrap(), Claim::Done);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_work_stops_renewing_and_the_lease_runs_out() {
+        let dedupe = std::sync::Arc::new(MemoryDeduper::default());
+        let lease = Duration::from_secs(30);
+        let worker = {
+            let dedupe = std::sync::Arc::clone(&dedupe);
+            tokio::spawn(async move {
+                dedupe
+                    .once("k", lease, std::future::pending::<Result<(), Failed>>)
+                    .await
+            })
+        };
+        tokio::time::sleep(lease * 2).await;
+        assert_eq!(dedupe.claim("k", lease).await.unwrap(), Claim::InFlight);
+        worker.abort();
+        tokio::time::sleep(lease * 2).await;
+        assert!(matches!(
+            dedupe.claim("k", lease).await.unwrap(),
+            Claim::First(_)
+        ));
     }
 
     #[tokio::test]

@@ -357,6 +357,24 @@ impl<S: Sink> DispatcherHandle<S> {
         let _ = done.wait_for(|finished| *finished).await;
     }
 
+    /// [`shutdown`](Self::shutdown), for at most `grace`: when the grace runs out, every item
+    /// not yet sent is handed back to its caller as [`Delivery::RetryLater`]
+    /// ([`GiveUp::ShuttingDown`]) instead of waiting out an outage, and requests already sent
+    /// get their answers. Returns once the worker has finished.
+    pub async fn shutdown_within(&self, grace: std::time::Duration) {
+        let shutdown = self.shutdown();
+        tokio::pin!(shutdown);
+        if tokio::time::timeout(grace, &mut shutdown).await.is_err() {
+            tracing::warn!(
+                grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                outstanding = self.shared.outstanding(),
+                "The shutdown grace ran out; handing what is not sent back to its callers."
+            );
+            self.shared.abandon.send_replace(true);
+            shutdown.await;
+        }
+    }
+
     fn prepare(&self, item: S::Item) -> Result<Prepared<S>, SubmitError<S::Item>> {
         let bytes = match self.sink.encode(&item) {
             Ok(bytes) => bytes,

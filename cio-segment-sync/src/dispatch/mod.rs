@@ -30,6 +30,10 @@
 //! - **Per-key order**: items with the same [`OrderingKey`] are never reordered and never in
 //!   two requests at once, whatever the concurrency; a later item waits until the earlier one
 //!   is resolved (delivered *or* dead-lettered).
+//! - **Shutdown within a grace**: [`DispatcherHandle::shutdown_within`] drains the same way
+//!   for at most the grace period; then every item not yet sent (backing off, paused, waiting
+//!   for a token) goes back to its caller as [`Delivery::RetryLater`] (a request already sent
+//!   still gets its answer), so callers release their claims and nothing held is stuck.
 //! - **Shutdown**: [`DispatcherHandle::shutdown`], or dropping every handle, stops accepting,
 //!   sends partial batches at once and waits for everything in flight; then the worker future
 //!   completes.
@@ -44,9 +48,11 @@
 //!   also caps the body at [`sinks::DEFAULT_SEGMENT_REQUEST_BYTES`] (configurable).
 //! - Whether the Track API sends `Retry-After` on `429` is unconfirmed: when it is absent the
 //!   dispatcher pauses for the next backoff delay instead.
-//! - Retry defaults ([`RetryPolicy::default`]) follow Customer.io's Node SDK: 3 retries,
-//!   200 ms doubling to 5 s with jitter, at most 30 s in all, `Retry-After` honoured up to
-//!   300 s.
+//! - Retry defaults ([`RetryPolicy::default`]) are sized for outages, not for blips (the
+//!   Customer.io SDKs give up after 3 retries and 30 s, which turned every longer outage into
+//!   lost events in v0.1): 200 ms doubling to 30 s with jitter, no attempt cap, for up to 1 hour,
+//!   `Retry-After` honoured up to 1 hour. Then the items go back to their callers as
+//!   [`Delivery::RetryLater`], never to the dead letters.
 //!
 //! The worker drives every request itself (it spawns no task), so running it is the whole
 //! footprint. [`JsonlDeadLetters`](crate::dead_letter::JsonlDeadLetters) writes on tokio's
@@ -186,6 +192,7 @@ impl Dispatcher {
             counters: stats::Counters::new(name),
             shutdown: AtomicBool::new(false),
             wake: Notify::new(),
+            abandon: watch::channel(false).0,
         });
         let ctx = Arc::new(worker::Ctx {
             sink: Arc::clone(&sink),

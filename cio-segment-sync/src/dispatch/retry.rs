@@ -5,10 +5,10 @@
 //! `customerio_client::retry::CallRetry`, which retries one Customer.io call for a caller
 //! that sends it by hand. The two decide different things: a batch can be **split** to isolate
 //! a refused item, a possibly-sent batch may be resent only when the sink's server
-//! de-duplicates (a per-sink fact, not a per-call idempotency), and a `Retry-After` longer than
-//! the policy honours **ends** the batch's retries (its items go to the dead-letter sink, to be
-//! resubmitted later) rather than being shortened, since a dispatcher that waits less than the
-//! server asked would only be throttled again. Both build their backoff with `backon`.
+//! de-duplicates (a per-sink fact, not a per-call idempotency), and a failure that outlasts
+//! the policy's total deadline hands the batch's items back to their callers
+//! ([`Delivery::RetryLater`](super::Delivery::RetryLater): the claim is released, the source
+//! retries) rather than dead-lettering them. Both build their backoff with `backon`.
 
 use std::time::Duration;
 
@@ -17,12 +17,16 @@ use serde::{Deserialize, Serialize};
 
 use super::sink::{Classification, FailureKind, SendPhase};
 
-/// How failed attempts are retried: jittered exponential backoff with an attempt cap and a
-/// total deadline, honouring the server's `Retry-After`.
+/// How failed attempts are retried: jittered exponential backoff with a total deadline,
+/// honouring the server's `Retry-After`.
 ///
-/// The defaults follow the Customer.io SDKs (see the crate's vendor notes): 4 attempts in all,
-/// 200 ms doubling to at most 5 s (plus up to 100 % jitter), at most 30 s from the first
-/// attempt, and a server-requested delay of at most 300 s honoured.
+/// The defaults outlast an outage rather than a blip: retries go on (200 ms doubling to at most
+/// 30 s, plus up to 100 % jitter, no attempt cap) for up to **1 hour** from a batch's first
+/// attempt, and a server-requested delay (`Retry-After`) is honoured up to **1 hour** (a longer
+/// one is waited for that long). Only then are the items handed back to their callers as
+/// [`RetryLater`](super::Delivery::RetryLater): nothing retryable is ever dead-lettered, and a
+/// webhook source keeps its own retries (its claims held, so its redeliveries are answered "in
+/// flight") while the dispatcher waits. Tests and hosts with short-lived callers shorten these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     max_attempts: u32,
@@ -36,17 +40,26 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 4,
+            max_attempts: Self::UNLIMITED_ATTEMPTS,
             initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            total_deadline: Duration::from_secs(30),
-            max_retry_after: Duration::from_secs(300),
+            max_backoff: Duration::from_secs(30),
+            total_deadline: Self::DEFAULT_TOTAL_DEADLINE,
+            max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
             jitter_seed: None,
         }
     }
 }
 
 impl RetryPolicy {
+    /// The default attempt count: no cap (the total deadline ends the retries).
+    pub const UNLIMITED_ATTEMPTS: u32 = u32::MAX;
+
+    /// The default total deadline of a batch's retries: 1 hour.
+    pub const DEFAULT_TOTAL_DEADLINE: Duration = Duration::from_secs(3_600);
+
+    /// The default longest `Retry-After` honoured as asked: 1 hour.
+    pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+
     /// One attempt, never retried.
     pub fn disabled() -> Self {
         Self::default().with_max_attempts(1)
@@ -79,7 +92,7 @@ impl RetryPolicy {
     }
 
     /// The longest server-requested delay (`Retry-After`) the dispatcher waits for; a longer
-    /// one ends the retries.
+    /// one is waited for this long (and the total deadline still applies).
     pub fn with_max_retry_after(mut self, delay: Duration) -> Self {
         self.max_retry_after = delay;
         self
@@ -100,6 +113,17 @@ impl RetryPolicy {
     /// The total deadline.
     pub fn total_deadline(&self) -> Duration {
         self.total_deadline
+    }
+
+    /// The longest `Retry-After` honoured as asked.
+    pub fn max_retry_after(&self) -> Duration {
+        self.max_retry_after
+    }
+
+    /// A server-requested delay as the dispatcher honours it: as asked, up to
+    /// [`max_retry_after`](Self::max_retry_after).
+    pub fn honoured_retry_after(&self, asked: Duration) -> Duration {
+        asked.min(self.max_retry_after)
     }
 
     /// The backoff delays for one batch (backon's jittered exponential backoff), `salt`
@@ -130,9 +154,10 @@ pub enum GiveUp {
     MaybeSent,
     /// The attempt cap was reached.
     AttemptsExhausted,
-    /// The next retry would start after the total deadline, or the server asked for a longer
-    /// delay than the policy honours.
+    /// The next retry would start after the total deadline.
     DeadlineExceeded,
+    /// The dispatcher shut down and its grace period ran out before the item was sent.
+    ShuttingDown,
 }
 
 /// What to do after a failed attempt.
@@ -173,8 +198,8 @@ pub struct AttemptFacts {
 /// 2. any other non-retryable failure is given up;
 /// 3. an attempt that may have reached the server is retried only if the server de-duplicates;
 /// 4. the attempt cap and the backoff's end stop retries;
-/// 5. the delay is the larger of the backoff and the server's `Retry-After`; a `Retry-After`
-///    above the policy's maximum, or a retry that would start after the total deadline, stops.
+/// 5. the delay is the larger of the backoff and the server's `Retry-After` (honoured up to the
+///    policy's maximum); a retry that would start after the total deadline stops.
 pub fn decide(policy: &RetryPolicy, facts: &AttemptFacts) -> Decision {
     let failure = facts.failure;
     match failure.kind {
@@ -192,10 +217,7 @@ pub fn decide(policy: &RetryPolicy, facts: &AttemptFacts) -> Decision {
         return Decision::GiveUp(GiveUp::AttemptsExhausted);
     };
     let after = match failure.retry_after {
-        Some(asked) if asked > policy.max_retry_after => {
-            return Decision::GiveUp(GiveUp::DeadlineExceeded);
-        }
-        Some(asked) => asked.max(backoff),
+        Some(asked) => policy.honoured_retry_after(asked).max(backoff),
         None => backoff,
     };
     if facts.elapsed.saturating_add(after) > policy.total_deadline {
@@ -226,7 +248,11 @@ mod tests {
     fn decision_table() {
         use FailureKind::*;
         use SendPhase::*;
-        let policy = RetryPolicy::default();
+        // The table was written for a short policy; the defaults' own figures are tested below.
+        let policy = RetryPolicy::default()
+            .with_max_attempts(4)
+            .with_total_deadline(S(30))
+            .with_max_retry_after(S(300));
         let retry = |ms| Decision::Retry { after: MS(ms) };
         let give_up = Decision::GiveUp;
         let cases: Vec<(&str, AttemptFacts, Decision)> = vec![
@@ -271,7 +297,7 @@ mod tests {
                 retry(200),
             ),
             (
-                "a Retry-After above the honoured maximum stops",
+                "a Retry-After above the honoured maximum is shortened to it, then the deadline applies",
                 AttemptFacts {
                     failure: Classification::new(Throttled, ResponseReceived)
                         .with_retry_after(S(301)),
@@ -355,6 +381,49 @@ mod tests {
         for (name, input, expected) in cases {
             assert_eq!(decide(&policy, &input), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn the_defaults_outlast_an_hour_long_outage_and_honour_long_retry_after() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.max_attempts(), RetryPolicy::UNLIMITED_ATTEMPTS);
+        assert_eq!(policy.total_deadline(), S(3_600));
+        // Attempt 500 of a 5xx, 59 minutes in, is still retried.
+        let late = AttemptFacts {
+            attempts: 500,
+            elapsed: S(59 * 60),
+            next_backoff: Some(S(30)),
+            ..facts(FailureKind::Server, SendPhase::ResponseReceived)
+        };
+        assert_eq!(decide(&policy, &late), Decision::Retry { after: S(30) });
+        // A 20-minute Retry-After is waited as asked.
+        let asked = AttemptFacts {
+            failure: Classification::new(FailureKind::Throttled, SendPhase::ResponseReceived)
+                .with_retry_after(S(1_200)),
+            ..facts(FailureKind::Throttled, SendPhase::ResponseReceived)
+        };
+        assert_eq!(decide(&policy, &asked), Decision::Retry { after: S(1_200) });
+        // A 2-hour one is shortened to the 1-hour cap, which the deadline still allows at once.
+        let longer = AttemptFacts {
+            failure: Classification::new(FailureKind::Throttled, SendPhase::ResponseReceived)
+                .with_retry_after(S(7_200)),
+            ..asked
+        };
+        assert_eq!(
+            decide(&policy, &longer),
+            Decision::Retry { after: S(3_600) }
+        );
+        // The same 2 hours asked 10 minutes in would end past the deadline: back to the caller.
+        let past = AttemptFacts {
+            elapsed: S(600),
+            ..longer
+        };
+        assert_eq!(
+            decide(&policy, &past),
+            Decision::GiveUp(GiveUp::DeadlineExceeded)
+        );
+        // The backoff itself never stops first.
+        assert!(policy.backoff(0).take(10_000).count() == 10_000);
     }
 
     #[test]

@@ -36,6 +36,24 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// Wakes the worker after `shutdown` is set (a stored permit, so no wake is lost).
     pub(crate) wake: Notify,
+    /// Set when a shutdown's grace period ran out: nothing waits or retries any more; every
+    /// item not yet sent goes back to its caller as `RetryLater`.
+    pub(crate) abandon: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Resolves once the dispatcher abandons what it holds (never, unless a grace ran out).
+    pub(crate) async fn abandoned(&self) {
+        let mut abandon = self.abandon.subscribe();
+        // An error means the sender is gone with the dispatcher: nothing to abandon then.
+        if abandon.wait_for(|abandoned| *abandoned).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    pub(crate) fn is_abandoned(&self) -> bool {
+        *self.abandon.borrow()
+    }
 }
 
 impl Shared {
@@ -210,6 +228,8 @@ enum AttemptError<E> {
     /// The concurrency semaphore was closed. Nothing closes it today; kept typed rather than
     /// assumed impossible.
     Closed,
+    /// A shutdown's grace period ran out before the attempt was sent.
+    Abandoned,
 }
 
 impl<E: SinkError> AttemptError<E> {
@@ -223,6 +243,9 @@ impl<E: SinkError> AttemptError<E> {
                 Classification::new(FailureKind::Transient, SendPhase::NotSent)
             }
             AttemptError::Closed => Classification::new(FailureKind::Permanent, SendPhase::NotSent),
+            AttemptError::Abandoned => {
+                Classification::new(FailureKind::Transient, SendPhase::NotSent)
+            }
         }
     }
 
@@ -234,6 +257,9 @@ impl<E: SinkError> AttemptError<E> {
             }
             AttemptError::RateLimiter(err) => format!("the rate limiter failed: {err}"),
             AttemptError::Closed => "the dispatcher's concurrency limit was closed".to_owned(),
+            AttemptError::Abandoned => {
+                "the dispatcher shut down before the item could be sent".to_owned()
+            }
         }
     }
 
@@ -543,16 +569,30 @@ async fn send_with_retries<S: Sink>(
             }
             Err(failure) => failure,
         };
+        if matches!(failure, AttemptError::Abandoned) {
+            give_back(ctx, metas, &failure, &span);
+            return None;
+        }
         let class = failure.classify();
         let next_backoff = backoff.next();
-        if class.kind == FailureKind::Throttled {
-            ctx.shared.counters.throttled();
-            let delay = class.retry_after.or(next_backoff).unwrap_or_default();
+        if let Some(delay) = pause_for(&ctx.config.retry, class, next_backoff) {
+            if class.kind == FailureKind::Throttled {
+                ctx.shared.counters.throttled();
+            }
             ctx.pause_until(Instant::now() + delay);
+            // Shared with every dispatcher on the same limiter (every worker, through Redis).
+            if let Err(error) = ctx.limiter.pause(delay).await {
+                tracing::warn!(
+                    parent: &span,
+                    error = %error,
+                    "Could not share a pause through the rate limiter; only this dispatcher pauses."
+                );
+            }
             tracing::warn!(
                 parent: &span,
                 delay_ms = delay.as_millis() as u64,
-                "The server throttled a request; the dispatcher pauses all sends."
+                kind = ?class.kind,
+                "The server asked for a pause; every send on this API waits."
             );
         }
         let facts = AttemptFacts {
@@ -573,7 +613,13 @@ async fn send_with_retries<S: Sink>(
                     error = %failure.describe(),
                     "A request failed; retrying after a backoff."
                 );
-                tokio::time::sleep(after).await;
+                tokio::select! {
+                    () = tokio::time::sleep(after) => {}
+                    () = ctx.shared.abandoned() => {
+                        give_back(ctx, metas, &AttemptError::<S::Error>::Abandoned, &span);
+                        return None;
+                    }
+                }
             }
             Decision::Split => {
                 tracing::warn!(
@@ -611,6 +657,47 @@ async fn send_with_retries<S: Sink>(
     }
 }
 
+/// Hands every item back to its caller after a shutdown's grace ran out: not sent this time,
+/// never dead-lettered.
+fn give_back<S: Sink>(
+    ctx: &Ctx<S>,
+    metas: Vec<Meta<S>>,
+    failure: &AttemptError<S::Error>,
+    span: &tracing::Span,
+) {
+    tracing::warn!(
+        parent: span,
+        items = metas.len(),
+        "The shutdown grace ran out; handing undelivered items back to their callers."
+    );
+    let last_error = failure.describe();
+    for meta in metas {
+        ctx.resolve_retry_later(
+            meta,
+            GiveUp::ShuttingDown,
+            FailureKind::Transient,
+            last_error.clone(),
+        );
+    }
+}
+
+/// How long every send on the API waits after this failure, if at all: a `429` pauses for its
+/// `Retry-After` (or the next backoff when it gave none), any other retryable answer that
+/// carries a `Retry-After` (a `503` during an outage) for that delay. Honoured up to the
+/// policy's maximum.
+fn pause_for(
+    policy: &super::RetryPolicy,
+    class: Classification,
+    next_backoff: Option<Duration>,
+) -> Option<Duration> {
+    let delay = match (class.kind, class.retry_after) {
+        (FailureKind::Throttled, asked) => asked.or(next_backoff).unwrap_or_default(),
+        (kind, Some(asked)) if kind.is_retryable() => asked,
+        _ => return None,
+    };
+    Some(policy.honoured_retry_after(delay))
+}
+
 /// The dead-letter reason when the failure is a permanent refusal; `None` when it may pass and
 /// the items go back to their callers instead ([`Delivery::RetryLater`]).
 fn refusal_reason<E: SinkError>(
@@ -645,21 +732,32 @@ async fn attempt_once<S: Sink>(
     attempt: u32,
 ) -> Result<BatchResponse, AttemptError<S::Error>> {
     tracing::Span::current().record("attempt", attempt);
-    ctx.wait_while_paused().await;
-    ctx.limiter
-        .acquire()
-        .await
-        .map_err(AttemptError::RateLimiter)?;
-    let _permit = loop {
+    // Everything before the send waits (pause, token, permit) and gives way to a shutdown
+    // whose grace ran out; the send itself is never cut (its answer decides the items).
+    let ready = async {
         ctx.wait_while_paused().await;
-        let permit = ctx
-            .concurrency
+        ctx.limiter
             .acquire()
             .await
-            .map_err(|_| AttemptError::Closed)?;
-        if !ctx.paused() {
-            break permit;
+            .map_err(AttemptError::RateLimiter)?;
+        loop {
+            ctx.wait_while_paused().await;
+            let permit = ctx
+                .concurrency
+                .acquire()
+                .await
+                .map_err(|_| AttemptError::Closed)?;
+            if !ctx.paused() {
+                return Ok(permit);
+            }
         }
+    };
+    if ctx.shared.is_abandoned() {
+        return Err(AttemptError::Abandoned);
+    }
+    let _permit = tokio::select! {
+        permit = ready => permit?,
+        () = ctx.shared.abandoned() => return Err(AttemptError::Abandoned),
     };
     ctx.shared.counters.attempt(attempt > 1);
     ctx.shared.counters.request(entries.len(), true);

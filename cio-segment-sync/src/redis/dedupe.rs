@@ -55,6 +55,25 @@ return 0
     )
 });
 
+/// Extends the caller's lease, or takes the key back when its lease ran out and nobody claimed
+/// it since. Returns 1, or 0 when the key is done or another worker holds it.
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+",
+    )
+});
+
 /// A [`Deduper`] shared by every worker connected to the same Redis and prefix.
 ///
 /// Keys are `<prefix>dedupe:<message id>`; a lease expires with the key's `PX`, a done key
@@ -137,6 +156,28 @@ impl Deduper for RedisDeduper {
         } else {
             Err(StoreError::LeaseLost { store: STORE })
         }
+    }
+
+    async fn renew(
+        &self,
+        key: &str,
+        token: &ClaimToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let redis_key = self.key(key);
+        let value = lease_value(token);
+        let answer: i64 = self
+            .conn
+            .run(STORE, |mut c| async move {
+                RENEW
+                    .key(redis_key)
+                    .arg(value)
+                    .arg(millis(lease))
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(answer == 1)
     }
 
     async fn release(&self, key: &str, token: &ClaimToken) -> Result<(), StoreError> {

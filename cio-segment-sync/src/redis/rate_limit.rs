@@ -39,6 +39,29 @@ return {1, 0}
     )
 });
 
+/// A pause: KEYS[1] as above. ARGV: now ms ('' = Redis TIME), pause ms, burst tolerance ms.
+/// Pushes the theoretical arrival time to `now + pause + tolerance`, unless it is later already:
+/// no token is granted before the pause ends, and after it tokens come at the steady rate (the
+/// burst has to build up again), so the workers' first sends after an outage are spread out.
+static PAUSE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local tolerance = tonumber(ARGV[3])
+local new_tat = now + tonumber(ARGV[2]) + tolerance
+local tat = tonumber(redis.call('GET', KEYS[1]) or 0)
+if tat < new_tat then
+  redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+end
+return 1
+",
+    )
+});
+
 /// Where the limiter reads time from: Redis's own clock (the default, one clock for every
 /// worker) or a function the host or a test controls (unix milliseconds).
 #[derive(Clone, Default)]
@@ -95,13 +118,40 @@ impl RedisRateLimiter {
     }
 }
 
-#[async_trait]
-impl RateLimiter for RedisRateLimiter {
-    async fn try_acquire(&self) -> Result<Admission, StoreError> {
-        let now = match &self.clock {
+impl RedisRateLimiter {
+    fn now_arg(&self) -> String {
+        match &self.clock {
             LimiterClock::Server => String::new(),
             LimiterClock::Custom(clock) => format!("{:.3}", clock()),
-        };
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
+    /// Pauses every worker sharing this limiter (same Redis, prefix and name).
+    async fn pause(&self, delay: Duration) -> Result<(), StoreError> {
+        let now = self.now_arg();
+        let key = self.key.clone();
+        let pause_ms = delay.as_secs_f64() * 1000.0;
+        let tolerance = self.tolerance_ms;
+        let _: i64 = self
+            .conn
+            .run(STORE, |mut c| async move {
+                PAUSE
+                    .key(key)
+                    .arg(now)
+                    .arg(pause_ms)
+                    .arg(tolerance)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn try_acquire(&self) -> Result<Admission, StoreError> {
+        let now = self.now_arg();
         let key = self.key.clone();
         let (interval, tolerance) = (self.interval_ms, self.tolerance_ms);
         let (granted, wait_ms): (i64, i64) = self

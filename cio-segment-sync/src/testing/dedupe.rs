@@ -152,3 +152,55 @@ pub async fn commit_is_idempotent(store: &dyn Deduper) {
     store.commit("conf-twice", &token).await.unwrap();
     assert_eq!(store.claim("conf-twice", LONG).await.unwrap(), Claim::Done);
 }
+
+/// A renewed lease holds the key past its first term.
+pub async fn renewed_lease_outlives_its_first_term(store: &dyn Deduper) {
+    let token = first(store, "conf-renew", SHORT).await;
+    assert!(store.renew("conf-renew", &token, LONG).await.unwrap());
+    tokio::time::sleep(SHORT * 3).await;
+    assert_eq!(
+        store.claim("conf-renew", LONG).await.unwrap(),
+        Claim::InFlight
+    );
+    store.commit("conf-renew", &token).await.unwrap();
+    assert_eq!(store.claim("conf-renew", LONG).await.unwrap(), Claim::Done);
+}
+
+/// A lease that ran out with nobody claiming the key since is taken back by a renewal.
+pub async fn renew_takes_back_a_lapsed_free_key(store: &dyn Deduper) {
+    let token = first(store, "conf-renew-lapsed", SHORT).await;
+    tokio::time::sleep(SHORT * 3).await;
+    assert!(
+        store
+            .renew("conf-renew-lapsed", &token, LONG)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.claim("conf-renew-lapsed", LONG).await.unwrap(),
+        Claim::InFlight
+    );
+}
+
+/// A renewal with a stale token neither succeeds nor disturbs the new holder.
+pub async fn stale_token_cannot_renew_over_new_holder(store: &dyn Deduper) {
+    let stale = first(store, "conf-renew-stale", SHORT).await;
+    let fresh = first_after_expiry(store, "conf-renew-stale", LONG).await;
+    assert!(!store.renew("conf-renew-stale", &stale, LONG).await.unwrap());
+    store.commit("conf-renew-stale", &fresh).await.unwrap();
+    assert_eq!(
+        store.claim("conf-renew-stale", LONG).await.unwrap(),
+        Claim::Done
+    );
+}
+
+/// A key already done cannot be renewed back into a lease.
+pub async fn renew_of_a_done_key_is_refused(store: &dyn Deduper) {
+    let token = first(store, "conf-renew-done", LONG).await;
+    store.commit("conf-renew-done", &token).await.unwrap();
+    assert!(!store.renew("conf-renew-done", &token, LONG).await.unwrap());
+    assert_eq!(
+        store.claim("conf-renew-done", LONG).await.unwrap(),
+        Claim::Done
+    );
+}

@@ -18,6 +18,7 @@ pub mod dedupe;
 pub mod identity;
 pub mod membership;
 pub mod progress;
+pub mod rate_limit;
 pub mod recent_ids;
 #[cfg(feature = "redis")]
 pub mod redis_server;
@@ -49,6 +50,35 @@ macro_rules! deduper_conformance {
                     keys_are_independent,
                     concurrent_claims_have_one_winner,
                     commit_is_idempotent,
+                    renewed_lease_outlives_its_first_term,
+                    renew_takes_back_a_lapsed_free_key,
+                    stale_token_cannot_renew_over_new_holder,
+                    renew_of_a_done_key_is_refused,
+                ]
+            );
+        }
+    };
+}
+
+/// Generates the [`RateLimiter`](crate::rate_limit::RateLimiter) conformance suite as a module
+/// `$name` holding one test per case. `$make` is an `async` expression returning a limiter
+/// that admits [`rate_limit::RATE`] attempts per second with a burst of as many.
+#[macro_export]
+macro_rules! rate_limiter_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::rate_limit,
+                [
+                    grants_the_burst_then_waits,
+                    a_pause_grants_nothing,
+                    a_shorter_pause_keeps_the_longer,
+                    a_longer_pause_extends_the_shorter,
+                    an_ended_pause_grants_again,
                 ]
             );
         }
@@ -264,6 +294,21 @@ macro_rules! __conformance_cases {
     };
 }
 
+#[async_trait::async_trait]
+impl<S, G> crate::rate_limit::RateLimiter for Guarded<S, G>
+where
+    S: crate::rate_limit::RateLimiter,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn try_acquire(&self) -> Result<crate::rate_limit::Admission, crate::StoreError> {
+        self.store.try_acquire().await
+    }
+
+    async fn pause(&self, delay: std::time::Duration) -> Result<(), crate::StoreError> {
+        self.store.pause(delay).await
+    }
+}
+
 /// A store kept together with something that must outlive it in a test (a temporary server,
 /// a directory). It implements the store traits by delegating to `store`, so a conformance
 /// macro can be given `async { Guarded { store, guard } }`.
@@ -295,6 +340,15 @@ where
         token: &crate::dedupe::ClaimToken,
     ) -> Result<(), crate::StoreError> {
         self.store.commit(key, token).await
+    }
+
+    async fn renew(
+        &self,
+        key: &str,
+        token: &crate::dedupe::ClaimToken,
+        lease: std::time::Duration,
+    ) -> Result<bool, crate::StoreError> {
+        self.store.renew(key, token, lease).await
     }
 
     async fn release(

@@ -354,10 +354,12 @@ async fn answer(mut reply: Reply) -> Result<BatchResponse, TestError> {
     }
 }
 
-/// A rate limiter that grants every request and counts the tokens it handed out.
+/// A rate limiter that grants every request, counts the tokens it handed out and records the
+/// pauses it was asked for (without holding anyone).
 #[derive(Debug, Default)]
 pub struct CountingLimiter {
     pub granted: AtomicU64,
+    pub pauses: Mutex<Vec<Duration>>,
 }
 
 #[async_trait]
@@ -365,5 +367,10 @@ impl RateLimiter for CountingLimiter {
     async fn try_acquire(&self) -> Result<Admission, StoreError> {
         self.granted.fetch_add(1, Ordering::SeqCst);
         Ok(Admission::Granted)
+    }
+
+    async fn pause(&self, delay: Duration) -> Result<(), StoreError> {
+        self.pauses.lock().unwrap().push(delay);
+        Ok(())
     }
 }
