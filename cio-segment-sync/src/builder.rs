@@ -36,6 +36,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use customerio_client::webhook::{SignatureVerifier, WebhookSigningKey};
 use customerio_client::{AppClient, TrackClient};
@@ -380,7 +381,12 @@ impl fmt::Debug for SyncEngine {
 }
 
 impl SyncEngine {
-    /// Stops accepting, sends everything the dispatchers hold and waits until they are done.
+    /// The grace [`shutdown_within`](Self::shutdown_within) is usually given: 25 s, under the
+    /// 30 s a container orchestrator commonly waits between `SIGTERM` and `SIGKILL`.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+    /// Stops accepting, sends everything the dispatchers hold and waits until they are done,
+    /// however long an outage makes that.
     pub async fn shutdown(&self) {
         self.customerio.shutdown().await;
         if let Some(segments) = &self.segments {
@@ -389,5 +395,23 @@ impl SyncEngine {
         if let Some(segment) = &self.segment {
             segment.shutdown().await;
         }
+    }
+
+    /// Stops accepting and delivers what the dispatchers hold for at most `grace` (all of them
+    /// at once); then every item not yet sent goes back to its caller as retry-later, so the
+    /// flows release its claim and the source redelivers it to the next process. Nothing acked
+    /// is lost, nothing held stays stuck.
+    pub async fn shutdown_within(&self, grace: Duration) {
+        let segments = async {
+            if let Some(segments) = &self.segments {
+                segments.shutdown_within(grace).await;
+            }
+        };
+        let segment = async {
+            if let Some(segment) = &self.segment {
+                segment.shutdown_within(grace).await;
+            }
+        };
+        tokio::join!(self.customerio.shutdown_within(grace), segments, segment);
     }
 }
