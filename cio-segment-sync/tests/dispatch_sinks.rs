@@ -647,3 +647,124 @@ async fn customerio_v2_a_reset_connection_is_retried_until_accepted() {
     assert!(dead.entries().is_empty());
     handle.shutdown().await;
 }
+
+/// Answers 200, but the first request holding a merge only after `delay` (past the attempt
+/// timeout), as if the answer were lost.
+struct SlowFirstMerge {
+    seen: std::sync::atomic::AtomicUsize,
+    delay: Duration,
+}
+
+impl wiremock::Respond for SlowFirstMerge {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body = String::from_utf8_lossy(&request.body);
+        let first = body.contains("\"merge\"")
+            && self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        let template = ResponseTemplate::new(200).set_body_json(json!({}));
+        if first {
+            template.set_delay(self.delay)
+        } else {
+            template
+        }
+    }
+}
+
+async fn merge_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .and(header("authorization", CIO_AUTH))
+        .respond_with(SlowFirstMerge {
+            seen: std::sync::atomic::AtomicUsize::new(0),
+            delay: Duration::from_millis(800),
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+fn merge_and_event() -> Vec<Operation> {
+    vec![
+        serde_json::from_value(json!({
+            "type": "person", "action": "merge",
+            "primary": {"id": "user-42"}, "secondary": {"id": "anon-1"}
+        }))
+        .unwrap(),
+        serde_json::from_value(json!({
+            "type": "person", "action": "event", "identifiers": {"id": "user-42"},
+            "name": "signed_up", "id": "01J0ZQ9W2D4F6H8J0K2M4N6P8Q"
+        }))
+        .unwrap(),
+    ]
+}
+
+fn short_timeout<S: Sink>(sink: S) -> DispatcherHandle<S> {
+    let (handle, _worker) = Dispatcher::spawn(
+        sink,
+        config().with_attempt_timeout(Duration::from_millis(200)),
+        Arc::new(Unlimited),
+        Arc::new(MemoryDeadLetters::new(10)),
+    );
+    handle
+}
+
+async fn batches(server: &MockServer) -> Vec<Vec<String>> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|request| {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            body["batch"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|op| op["action"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_possibly_sent_merge_is_resent_by_default() {
+    let server = merge_server().await;
+    let handle = short_timeout(CustomerIoBatchSink::new(track_client(&server)));
+    let outcomes = resolve(submit_all(&handle, merge_and_event()).await).await;
+    assert_eq!(
+        outcomes,
+        vec![
+            Delivery::Delivered { attempts: 2 },
+            Delivery::Delivered { attempts: 2 }
+        ]
+    );
+    let merge_event = vec!["merge".to_owned(), "event".to_owned()];
+    assert_eq!(
+        batches(&server).await,
+        vec![merge_event.clone(), merge_event]
+    );
+}
+
+#[tokio::test]
+async fn refused_merge_resends_send_merges_alone_and_hand_a_possibly_sent_one_back() {
+    let server = merge_server().await;
+    let handle =
+        short_timeout(CustomerIoBatchSink::new(track_client(&server)).refuse_merge_resends());
+    let outcomes = resolve(submit_all(&handle, merge_and_event()).await).await;
+    match &outcomes[0] {
+        Delivery::RetryLater {
+            stopped, attempts, ..
+        } => {
+            assert_eq!(*stopped, cio_segment_sync::dispatch::GiveUp::MaybeSent);
+            assert_eq!(*attempts, 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(outcomes[1], Delivery::Delivered { attempts: 1 });
+    let mut sent = batches(&server).await;
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![vec!["event".to_owned()], vec!["merge".to_owned()]]
+    );
+}

@@ -54,7 +54,7 @@
 //! | `add_to_segment`, `remove_from_segment` | [`Idempotent`](Idempotency::Idempotent) | set membership |
 //! | `track`, `track_anonymous` with an event `id` | [`DedupeId`](Idempotency::DedupeId) | Customer.io ignores a repeat of an event id it has seen; every attempt sends the same id because the request is built once, before the loop |
 //! | `track`, `track_anonymous` without an `id` | [`NotIdempotent`](Idempotency::NotIdempotent) | a resend records the event twice and may trigger a campaign twice |
-//! | `merge` | [`NotIdempotent`](Idempotency::NotIdempotent) | the secondary person is deleted by the first copy; never resend blindly |
+//! | `merge` | [`Idempotency::MERGE`] (= [`Idempotent`](Idempotency::Idempotent)) | the first copy deletes the secondary; a merge whose secondary or primary no longer exists does nothing, so a second copy is harmless. Pass [`NotIdempotent`](Idempotency::NotIdempotent) instead to never resend one (the same choice as the sync crate's `MergeResend::Refuse`) |
 //! | `report_metric` | [`NotIdempotent`](Idempotency::NotIdempotent) | de-duplication of metrics is not documented |
 //!
 //! [`Event::idempotency`](crate::track::v1::Event::idempotency) gives the right value for an
@@ -82,6 +82,11 @@ pub enum Idempotency {
 }
 
 impl Idempotency {
+    /// A merge's idempotency: resending is harmless (Customer.io deletes the secondary on the
+    /// first copy, and a merge whose secondary or primary is missing does nothing). The one
+    /// merge rule of the workspace; the dispatcher's batch sink follows it by default too.
+    pub const MERGE: Idempotency = Idempotency::Idempotent;
+
     /// Whether the call may be resent after the server may have received it.
     pub fn allows_resend(self) -> bool {
         !matches!(self, Idempotency::NotIdempotent)
@@ -496,6 +501,8 @@ mod tests {
             ("deadline passed", Idempotent, attempt(1, 12_000, 100), failure(Server, got, None), Stop(StopReason::DeadlineReached)),
             ("retry-after beyond deadline", Idempotent, attempt(1, 8_000, 100), failure(Throttled, got, Some(2500 * MS)), Stop(StopReason::DeadlineReached)),
             // Not idempotent: only a failure before sending may be retried.
+            ("merge: a timeout is resent (harmless)", Idempotency::MERGE, attempt(1, 0, 100), failure(Transient, MaybeSent, None), Retry(100 * MS)),
+            ("merge refused resends: a timeout stops", NotIdempotent, attempt(1, 0, 100), failure(Transient, MaybeSent, None), Stop(StopReason::NotIdempotent(MaybeSent))),
             ("no id: timeout stops", NotIdempotent, attempt(1, 0, 100), failure(Transient, MaybeSent, None), Stop(StopReason::NotIdempotent(MaybeSent))),
             ("no id: 500 stops", NotIdempotent, attempt(1, 0, 100), failure(Server, got, None), Stop(StopReason::NotIdempotent(got))),
             ("no id: 429 retries (the server did not take it)", NotIdempotent, attempt(1, 0, 100), failure(Throttled, got, Some(MS)), Retry(MS)),

@@ -157,6 +157,14 @@ pub trait Sink: Send + Sync + 'static {
     /// attempt that may already have reached the server.
     fn server_deduplicates(&self) -> bool;
 
+    /// Whether the server de-duplicates the items of `partition` (default: the sink's
+    /// [`server_deduplicates`](Sink::server_deduplicates)). A sink whose items differ in this
+    /// puts the ones that must never be resent in a partition of their own.
+    fn partition_deduplicates(&self, partition: &Self::Partition) -> bool {
+        let _ = partition;
+        self.server_deduplicates()
+    }
+
     /// The partition this item belongs to.
     fn partition(&self, item: &Self::Item) -> Self::Partition;
 

@@ -600,7 +600,8 @@ async fn send_with_retries<S: Sink>(
             attempts: attempt,
             elapsed: started_at.elapsed(),
             batch_len: entries.len(),
-            server_deduplicates: ctx.server_deduplicates,
+            server_deduplicates: ctx.server_deduplicates
+                && ctx.sink.partition_deduplicates(partition),
             next_backoff,
         };
         match decide(&ctx.config.retry, &facts) {

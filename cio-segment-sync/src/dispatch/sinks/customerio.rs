@@ -98,7 +98,13 @@ impl SinkError for BatchSinkError {
 /// `customerio_client::event_id`). [`allow_events_without_id`](Self::allow_events_without_id)
 /// lifts the check and turns the declaration off instead, so possibly-sent batches are
 /// dead-lettered rather than retried. Other actions (delete, suppress, relationships,
-/// devices, merge) set a state and are treated as safe to repeat.
+/// devices) set a state and are safe to repeat.
+///
+/// **Merges** are resent too by default: the first copy deletes the secondary person, and a
+/// merge whose secondary (or primary) no longer exists does nothing, so a second copy is
+/// harmless (Customer.io's merge reference). [`refuse_merge_resends`](Self::refuse_merge_resends)
+/// sends merges in requests of their own that are never resent once they may have reached the
+/// server (a possibly-sent merge is handed back as retry-later instead; the source decides).
 ///
 /// A `207` dead-letters only the operations it names (with Customer.io's messages); a `400`
 /// splits the batch.
@@ -106,6 +112,29 @@ pub struct CustomerIoBatchSink {
     client: TrackClient,
     max_operations: NonZeroUsize,
     require_event_ids: bool,
+    merge_resend: MergeResend,
+}
+
+/// Whether a merge that may already have reached Customer.io is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergeResend {
+    /// Resend like any other operation (the default: a repeated merge finds no secondary and
+    /// does nothing).
+    #[default]
+    Allow,
+    /// Never resend a merge that may have been received: merges travel in requests of their
+    /// own, and a possibly-sent one is handed back to its caller.
+    Refuse,
+}
+
+/// The requests a [`CustomerIoBatchSink`] keeps apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchPartition {
+    /// Every operation (and merges, unless their resends are refused).
+    Operations,
+    /// Merges, when [`MergeResend::Refuse`] is set: never resent once possibly sent.
+    Merges,
 }
 
 impl fmt::Debug for CustomerIoBatchSink {
@@ -114,6 +143,7 @@ impl fmt::Debug for CustomerIoBatchSink {
             .field("client", &self.client)
             .field("max_operations", &self.max_operations)
             .field("require_event_ids", &self.require_event_ids)
+            .field("merge_resend", &self.merge_resend)
             .finish()
     }
 }
@@ -125,7 +155,20 @@ impl CustomerIoBatchSink {
             client,
             max_operations: NonZeroUsize::new(DEFAULT_MAX_OPERATIONS).unwrap_or(NonZeroUsize::MIN),
             require_event_ids: true,
+            merge_resend: MergeResend::Allow,
         }
+    }
+
+    /// Never resend a merge that may have reached the server ([`MergeResend::Refuse`]).
+    pub fn refuse_merge_resends(mut self) -> Self {
+        self.merge_resend = MergeResend::Refuse;
+        self
+    }
+
+    /// How merges are resent (default [`MergeResend::Allow`]).
+    pub fn with_merge_resend(mut self, resend: MergeResend) -> Self {
+        self.merge_resend = resend;
+        self
     }
 
     /// At most `count` operations per request.
@@ -155,7 +198,7 @@ fn missing_event_id(op: &Operation) -> bool {
 
 impl Sink for CustomerIoBatchSink {
     type Item = Operation;
-    type Partition = ();
+    type Partition = BatchPartition;
     type Error = BatchSinkError;
 
     fn name(&self) -> &'static str {
@@ -177,7 +220,18 @@ impl Sink for CustomerIoBatchSink {
         self.require_event_ids
     }
 
-    fn partition(&self, _: &Operation) {}
+    fn partition_deduplicates(&self, partition: &BatchPartition) -> bool {
+        self.require_event_ids && *partition == BatchPartition::Operations
+    }
+
+    fn partition(&self, op: &Operation) -> BatchPartition {
+        let merge = matches!(op, Operation::Person(PersonOperation::Merge(_)));
+        if merge && self.merge_resend == MergeResend::Refuse {
+            BatchPartition::Merges
+        } else {
+            BatchPartition::Operations
+        }
+    }
 
     fn encode(&self, op: &Operation) -> Result<Bytes, EncodeError> {
         if self.require_event_ids && missing_event_id(op) {
@@ -193,7 +247,7 @@ impl Sink for CustomerIoBatchSink {
 
     async fn send(
         &self,
-        _: &(),
+        _: &BatchPartition,
         items: &[Encoded<Operation>],
     ) -> Result<BatchResponse, BatchSinkError> {
         // Encode once: the request is built from the bytes encoded and measured at submit.

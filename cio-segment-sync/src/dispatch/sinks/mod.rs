@@ -12,8 +12,8 @@ mod customerio;
 mod segment;
 
 pub use customerio::{
-    BatchSinkError, CUSTOMERIO_LINGER, CustomerIoBatchSink, DEFAULT_MAX_OPERATIONS,
-    DEFAULT_SEGMENT_REQUEST_BYTES, ManualSegmentSink, SEGMENT_IDS_WRAPPER_BYTES, SegmentDirection,
-    SegmentMembership,
+    BatchPartition, BatchSinkError, CUSTOMERIO_LINGER, CustomerIoBatchSink, DEFAULT_MAX_OPERATIONS,
+    DEFAULT_SEGMENT_REQUEST_BYTES, ManualSegmentSink, MergeResend, SEGMENT_IDS_WRAPPER_BYTES,
+    SegmentDirection, SegmentMembership,
 };
 pub use segment::{SEGMENT_LINGER, SegmentSinkError, SegmentTrackingSink};

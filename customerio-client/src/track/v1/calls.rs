@@ -180,7 +180,9 @@ impl TrackClient {
     /// Each side is an id, email or `cio_id` (sent raw, without the `cio_` prefix); a phone is
     /// refused, and so is merging a person with the same identifier. The secondary person is
     /// **deleted** and the merge cannot be undone; the primary must already exist or nothing
-    /// happens. **Not idempotent**: never resend after the server may have received it.
+    /// happens. A second copy therefore does nothing (its secondary is gone): resending after a
+    /// timeout is harmless, and [`Idempotency::MERGE`](crate::retry::Idempotency::MERGE) says so
+    /// to [`retry`](crate::retry::retry); pass `Idempotency::NotIdempotent` to never resend.
     ///
     /// ```no_run
     /// # async fn run(client: customerio_client::TrackClient) -> Result<(), customerio_client::Error> {
