@@ -298,7 +298,7 @@ impl SyncBuilder {
                 let flow = EngagementFlow::new(
                     config.engagement.clone().unwrap_or_default(),
                     SignatureVerifier::new(signing_key),
-                    stores.deduper.clone(),
+                    stores.customerio_deduper.clone(),
                     loop_guard.clone(),
                     handle.clone(),
                     dead_letters.clone(),
@@ -315,7 +315,7 @@ impl SyncBuilder {
                 BackfillFlow::new(
                     config.backfill.clone().unwrap_or_default(),
                     profiles,
-                    stores.deduper.clone(),
+                    stores.customerio_deduper.clone(),
                     Arc::new(DispatchDeliver::new(
                         customerio.clone(),
                         dead_letters.clone(),

@@ -97,3 +97,39 @@ async fn v0_1_onboarding_progress_is_read_and_a_foreign_record_is_refused_by_nam
         other => panic!("expected a refusal naming the store, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn done_keys_outlive_each_sources_retry_window() {
+    use cio_segment_sync::dedupe::{CUSTOMERIO_RETRY_WINDOW, SEGMENT_RETRY_WINDOW};
+    use cio_segment_sync::store::Stores;
+
+    let redis = TestRedis::start().await;
+    let prefix = redis.config().prefix().to_owned();
+    let stores = Stores::redis(&redis.config()).await.unwrap();
+    let lease = Duration::from_secs(30);
+    for (deduper, key) in [
+        (&stores.deduper, "segment-message"),
+        (&stores.customerio_deduper, "customerio-event"),
+    ] {
+        let Claim::First(token) = deduper.claim(key, lease).await.unwrap() else {
+            panic!("fresh key");
+        };
+        deduper.commit(key, &token).await.unwrap();
+    }
+    let mut raw = raw(&redis).await;
+    for (key, window) in [
+        ("segment-message", SEGMENT_RETRY_WINDOW),
+        ("customerio-event", CUSTOMERIO_RETRY_WINDOW),
+    ] {
+        let pttl: i64 = redis::cmd("PTTL")
+            .arg(format!("{prefix}dedupe:{key}"))
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let pttl = Duration::from_millis(u64::try_from(pttl).unwrap());
+        assert!(
+            pttl > window,
+            "{key}: done for {pttl:?}, the source retries for {window:?}"
+        );
+    }
+}

@@ -25,8 +25,19 @@ pub struct MemoryDeduperConfig {
 impl Default for MemoryDeduperConfig {
     fn default() -> Self {
         Self {
-            done_ttl: Duration::from_secs(24 * 60 * 60),
+            done_ttl: super::SEGMENT_DONE_TTL,
             capacity: 1_000_000,
+        }
+    }
+}
+
+impl MemoryDeduperConfig {
+    /// The defaults for Customer.io webhook event ids: done keys kept for
+    /// [`CUSTOMERIO_DONE_TTL`](super::CUSTOMERIO_DONE_TTL), past the source's 7-day retries.
+    pub fn customerio() -> Self {
+        Self {
+            done_ttl: super::CUSTOMERIO_DONE_TTL,
+            ..Self::default()
         }
     }
 }

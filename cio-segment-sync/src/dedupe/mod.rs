@@ -47,6 +47,21 @@ mod memory;
 
 pub use memory::{MemoryDeduper, MemoryDeduperConfig};
 
+/// How long Segment keeps retrying a webhook it could not deliver: about 4 hours.
+pub const SEGMENT_RETRY_WINDOW: Duration = Duration::from_secs(4 * 60 * 60);
+
+/// How long Customer.io keeps retrying a reporting webhook: 7 days.
+pub const CUSTOMERIO_RETRY_WINDOW: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// How long a finished Segment messageId is remembered by default: 24 hours, Segment's own
+/// de-duplication window, and well past [`SEGMENT_RETRY_WINDOW`] (a redelivery within the
+/// source's window is always recognised).
+pub const SEGMENT_DONE_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long a finished Customer.io webhook event id is remembered by default: 8 days, the
+/// source's [`CUSTOMERIO_RETRY_WINDOW`] and a day of margin.
+pub const CUSTOMERIO_DONE_TTL: Duration = Duration::from_secs(8 * 24 * 60 * 60);
+
 /// Proof of holding a key's lease. Opaque; compare it only through the store.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ClaimToken(String);

@@ -85,12 +85,20 @@ pub struct RedisDeduper {
 }
 
 impl RedisDeduper {
-    /// A deduper on `conn`, remembering done keys for 24 hours.
+    /// A deduper on `conn`, remembering done keys for 24 hours
+    /// ([`SEGMENT_DONE_TTL`](crate::dedupe::SEGMENT_DONE_TTL)).
     pub fn new(conn: RedisConnection) -> Self {
         Self {
             conn,
-            done_ttl: Duration::from_secs(24 * 60 * 60),
+            done_ttl: crate::dedupe::SEGMENT_DONE_TTL,
         }
+    }
+
+    /// A deduper for Customer.io webhook event ids on `conn`, remembering done keys for
+    /// [`CUSTOMERIO_DONE_TTL`](crate::dedupe::CUSTOMERIO_DONE_TTL) (8 days, past the source's
+    /// 7-day retries). Same keys as [`new`](Self::new): only the time-to-live differs.
+    pub fn customerio(conn: RedisConnection) -> Self {
+        Self::new(conn).with_done_ttl(crate::dedupe::CUSTOMERIO_DONE_TTL)
     }
 
     /// Remembers done keys for `ttl`.

@@ -8,7 +8,7 @@ use customerio_client::limits::{APP_REQUESTS_PER_SECOND, TRACK_REQUESTS_PER_SECO
 use segment_model::client::tracking::REQUESTS_PER_SECOND_RECOMMENDED;
 
 use crate::activity::{ActivityStore, MemoryActivityStore};
-use crate::dedupe::{Deduper, MemoryDeduper};
+use crate::dedupe::{Deduper, MemoryDeduper, MemoryDeduperConfig};
 use crate::flows::audience::{MembershipStore, MemoryMembershipStore};
 use crate::flows::onboarding::{MemoryProgressStore, ProgressStore};
 use crate::identity::{IdentityStore, MemoryIdentityStore};
@@ -37,8 +37,15 @@ use crate::rate_limit::{GovernorLimiter, RateLimiter};
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Stores {
-    /// Claims on Segment messageIds and Customer.io webhook event ids.
+    /// Claims on Segment messageIds. A finished id is remembered at least as long as Segment
+    /// retries a webhook ([`SEGMENT_RETRY_WINDOW`](crate::dedupe::SEGMENT_RETRY_WINDOW), ~4 h;
+    /// by default 24 h).
     pub deduper: Arc<dyn Deduper>,
+    /// Claims on Customer.io webhook event ids (the engagement back-sync, the backfill). A
+    /// finished id is remembered at least as long as Customer.io retries
+    /// ([`CUSTOMERIO_RETRY_WINDOW`](crate::dedupe::CUSTOMERIO_RETRY_WINDOW), 7 days; by default
+    /// 8 days).
+    pub customerio_deduper: Arc<dyn Deduper>,
     /// Identity links (anonymousId / userId / email → person).
     pub identity: Arc<dyn IdentityStore>,
     /// Last activity per person (churn scans).
@@ -77,6 +84,7 @@ impl Stores {
     pub fn memory() -> Self {
         Self {
             deduper: Arc::new(MemoryDeduper::default()),
+            customerio_deduper: Arc::new(MemoryDeduper::new(MemoryDeduperConfig::customerio())),
             identity: Arc::new(MemoryIdentityStore::default()),
             activity: Arc::new(MemoryActivityStore::default()),
             recent_ids: Arc::new(MemoryRecentIds::default()),
@@ -124,6 +132,7 @@ impl Stores {
             app_limiter: limiter("app-api", APP_REQUESTS_PER_SECOND),
             segment_limiter: limiter("segment-tracking-api", REQUESTS_PER_SECOND_RECOMMENDED),
             deduper: Arc::new(RedisDeduper::new(conn.clone())),
+            customerio_deduper: Arc::new(RedisDeduper::customerio(conn.clone())),
             identity: Arc::new(RedisIdentityStore::new(conn.clone())),
             activity: Arc::new(RedisActivityStore::new(conn.clone())),
             recent_ids: Arc::new(RedisRecentIds::new(conn.clone())),
@@ -136,6 +145,28 @@ impl Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn finished_ids_outlive_each_sources_retry_window() {
+        use std::time::Duration;
+
+        use crate::dedupe::{CUSTOMERIO_RETRY_WINDOW, Claim, SEGMENT_RETRY_WINDOW};
+
+        let stores = Stores::memory();
+        let lease = Duration::from_secs(30);
+        for (deduper, window) in [
+            (&stores.deduper, SEGMENT_RETRY_WINDOW),
+            (&stores.customerio_deduper, CUSTOMERIO_RETRY_WINDOW),
+        ] {
+            let Claim::First(token) = deduper.claim("id-1", lease).await.unwrap() else {
+                panic!("fresh key");
+            };
+            deduper.commit("id-1", &token).await.unwrap();
+            // The source's last redelivery, at the end of its window, is still a duplicate.
+            tokio::time::advance(window).await;
+            assert_eq!(deduper.claim("id-1", lease).await.unwrap(), Claim::Done);
+        }
+    }
 
     #[test]
     fn debug_shows_no_contents() {
