@@ -6,8 +6,9 @@
 //! Real sockets and short real timings (a 150 ms endpoint deadline, a 300 ms claim lease that
 //! must be renewed several times), so no clock is paused and no duration is asserted.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,18 +31,33 @@ initial_backoff_ms = 20
 max_backoff_ms = 50
 "#;
 
-/// Customer.io's batch endpoint: 503 while `down`, then 200.
+/// Customer.io's batch endpoint: 503 while `down`, then 200, keeping every operation it
+/// accepted.
 struct Outage {
     down: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Outage {
+    fn new(down: &Arc<AtomicBool>) -> (Self, Arc<Mutex<Vec<serde_json::Value>>>) {
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let outage = Self {
+            down: Arc::clone(down),
+            accepted: Arc::clone(&accepted),
+        };
+        (outage, accepted)
+    }
 }
 
 impl Respond for Outage {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
         if self.down.load(Ordering::SeqCst) {
-            ResponseTemplate::new(503)
-        } else {
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({}))
+            return ResponseTemplate::new(503);
         }
+        let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let mut accepted = self.accepted.lock().unwrap();
+        accepted.extend(body["batch"].as_array().unwrap().iter().cloned());
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({}))
     }
 }
 
@@ -71,24 +87,14 @@ async fn post(endpoint: &SegmentEndpoint) -> EndpointResponse {
         .await
 }
 
-/// Requests Customer.io answered 200 (the deliveries that happened).
-async fn accepted(server: &MockServer, down_until: usize) -> Vec<serde_json::Value> {
-    let requests = server.received_requests().await.unwrap();
-    requests[down_until..]
-        .iter()
-        .map(|request| serde_json::from_slice(&request.body).unwrap())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_503_keeps_the_claim_until_the_outage_ends_and_delivers_once() {
     let server = MockServer::start().await;
     let down = Arc::new(AtomicBool::new(true));
+    let (outage, accepted) = Outage::new(&down);
     Mock::given(method("POST"))
         .and(path("/api/v2/batch"))
-        .respond_with(Outage {
-            down: Arc::clone(&down),
-        })
+        .respond_with(outage)
         .mount(&server)
         .await;
     let engine = engine(&server);
@@ -133,18 +139,87 @@ async fn a_deadline_503_keeps_the_claim_until_the_outage_ends_and_delivers_once(
     };
     assert_eq!((done.body.delivered, done.body.skipped), (0, 1));
 
-    let requests = server.received_requests().await.unwrap();
-    let after_recovery = accepted(&server, requests.len() - 1).await;
-    assert_eq!(after_recovery.len(), 1, "one accepted request");
-    let batch = after_recovery[0]["batch"].as_array().unwrap();
-    assert_eq!(batch.len(), 1);
-    assert_eq!(batch[0]["name"], "Signed Up");
-    // Every request (failed or accepted) carried the same single event: nothing was sent twice
-    // as a second item, and no redelivery added one.
-    for request in &requests {
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1, "accepted once");
+    assert_eq!(accepted[0]["name"], "Signed Up");
+    // Every request (failed or accepted) carried the same single event: no redelivery added a
+    // second copy.
+    for request in server.received_requests().await.unwrap() {
         let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
         assert_eq!(body["batch"].as_array().unwrap().len(), 1);
-        assert_eq!(body["batch"][0]["id"], batch[0]["id"]);
+        assert_eq!(body["batch"][0]["id"], accepted[0]["id"]);
+    }
+    engine.shutdown().await;
+}
+
+/// The issue's scenario, scaled to test timings: 60 events posted while Customer.io is down,
+/// each redelivered Segment-style (every non-200 posted again after a pause) until answered
+/// 200. Not one event may be answered 200 without being in Customer.io, and each must be there
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_style_redeliveries_through_an_outage_lose_and_duplicate_nothing() {
+    let server = MockServer::start().await;
+    let down = Arc::new(AtomicBool::new(true));
+    let (outage, accepted) = Outage::new(&down);
+    Mock::given(method("POST"))
+        .and(path("/api/v2/batch"))
+        .respond_with(outage)
+        .mount(&server)
+        .await;
+    let engine = engine(&server);
+    let endpoint = Arc::new(
+        SegmentEndpoint::builder(engine.router.clone())
+            .deadline(Duration::from_millis(150))
+            .build()
+            .unwrap(),
+    );
+    const EVENTS: usize = 60;
+    let sources = (0..EVENTS).map(|n| {
+        let endpoint = Arc::clone(&endpoint);
+        tokio::spawn(async move {
+            let body = format!(
+                r#"{{"type": "track", "messageId": "m-{n}", "userId": "u-{}", "event": "Step {n}", "timestamp": "2024-05-01T10:00:00Z"}}"#,
+                n % 7
+            );
+            let mut posts = 0;
+            loop {
+                posts += 1;
+                let answer = endpoint
+                    .handle(&HeaderMap::new(), Bytes::from(body.clone()))
+                    .await;
+                if answer.status == StatusCode::OK {
+                    return (n, posts);
+                }
+                assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", answer.body);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    });
+    let sources: Vec<_> = sources.collect();
+    // The outage lasts past several leases.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    down.store(false, Ordering::SeqCst);
+    let mut redelivered = 0;
+    for source in sources {
+        let (_, posts) = source.await.unwrap();
+        redelivered += usize::from(posts > 1);
+    }
+    assert!(redelivered > 0, "the outage made Segment redeliver");
+
+    // Every event acked 200 is at Customer.io, accepted exactly once.
+    let mut counts = HashMap::<String, usize>::new();
+    for op in accepted.lock().unwrap().iter() {
+        *counts
+            .entry(op["name"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        counts.len(),
+        EVENTS,
+        "every acked event reached Customer.io"
+    );
+    for (name, count) in &counts {
+        assert_eq!(*count, 1, "{name} was accepted {count} times");
     }
     engine.shutdown().await;
 }
