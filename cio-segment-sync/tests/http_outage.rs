@@ -199,12 +199,17 @@ async fn segment_style_redeliveries_through_an_outage_lose_and_duplicate_nothing
     // The outage lasts past several leases.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     down.store(false, Ordering::SeqCst);
-    let mut redelivered = 0;
+    let (mut redelivered, mut posts_total) = (0, 0);
     for source in sources {
         let (_, posts) = source.await.unwrap();
         redelivered += usize::from(posts > 1);
+        posts_total += posts;
     }
     assert!(redelivered > 0, "the outage made Segment redeliver");
+    eprintln!(
+        "{EVENTS} events, {posts_total} posts ({redelivered} events redelivered), {} requests to Customer.io",
+        server.received_requests().await.unwrap().len()
+    );
 
     // Every event acked 200 is at Customer.io, accepted exactly once.
     let mut counts = HashMap::<String, usize>::new();
