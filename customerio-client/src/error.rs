@@ -101,7 +101,7 @@ pub fn classify_status(status: u16) -> ErrorKind {
 /// Classifies a transport failure from `reqwest` into a kind and a phase.
 ///
 /// A failed connect never reached the server; a timeout or a broken connection after the
-/// request started may have.
+/// request started may have, and so may a body that broke off after the status line.
 pub fn classify_transport(err: &reqwest::Error) -> (ErrorKind, Phase) {
     if err.is_builder() {
         return (ErrorKind::Config, Phase::NotSent);
@@ -110,7 +110,10 @@ pub fn classify_transport(err: &reqwest::Error) -> (ErrorKind, Phase) {
         return (ErrorKind::Transient, Phase::NotSent);
     }
     if err.is_decode() {
-        return (ErrorKind::Decode, Phase::ResponseReceived);
+        // The client parses bodies itself (`Error::decode`), so reqwest reports "decode" only
+        // when reading the body failed: a timeout or a reset after the status line arrived.
+        // The server may have acted on the request, and a retry may pass.
+        return (ErrorKind::Transient, Phase::MaybeSent);
     }
     (ErrorKind::Transient, Phase::MaybeSent)
 }

@@ -116,3 +116,30 @@ async fn connection_refused_is_transient_and_not_sent() {
     assert_eq!(err.phase(), Phase::NotSent);
     assert!(err.is_retryable());
 }
+
+#[tokio::test]
+async fn a_body_cut_off_after_the_status_line_is_transient_and_maybe_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Answers 200 promising 100 bytes, sends 10, and closes: the status arrived, the body broke.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0_u8; 4096];
+        let _ = socket.read(&mut request).await.unwrap();
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"region\":")
+            .await
+            .unwrap();
+        socket.shutdown().await.unwrap();
+    });
+    let config = ClientConfig::new(Region::Us)
+        .with_track_base_url(&format!("http://127.0.0.1:{port}"))
+        .unwrap();
+    let client = TrackClient::new(SiteId::new("s"), TrackApiKey::new("k"), config).unwrap();
+    let err = client.account_region().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+    assert_eq!(err.phase(), Phase::MaybeSent);
+    assert!(err.is_retryable());
+}
