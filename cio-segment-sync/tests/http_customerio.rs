@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cio_segment_sync::customerio_client::track::v2::Operation;
 use cio_segment_sync::customerio_client::webhook::{SignatureVerifier, WebhookSigningKey};
 use cio_segment_sync::dead_letter::{DeadLetterReason, MemoryDeadLetters};
-use cio_segment_sync::dedupe::{Claim, Deduper, MemoryDeduper};
+use cio_segment_sync::dedupe::{Claim, ClaimToken, Deduper, MemoryDeduper};
 use cio_segment_sync::dispatch::sinks::SegmentTrackingSink;
 use cio_segment_sync::dispatch::{Dispatcher, DispatcherConfig, FailureKind, RetryPolicy};
 use cio_segment_sync::flows::backfill::{BackfillConfig, BackfillFlow};
@@ -168,6 +168,14 @@ async fn post(endpoint: &CustomerIoEndpoint, value: &Value) -> EndpointResponse 
     endpoint.handle_at(&headers, body, now()).await
 }
 
+/// Asserts that `answer` has `status` and names exactly one problem about the whole request:
+/// of `kind`, saying `message`.
+#[track_caller]
+fn assert_answer(answer: &EndpointResponse, status: StatusCode, kind: ProblemKind, message: &str) {
+    assert_eq!(answer.status, status, "{:?}", answer.body.problems);
+    assert_eq!(answer.body.problems, [Problem::new(None, kind, message)]);
+}
+
 fn counts(answer: &EndpointResponse) -> [usize; 5] {
     let body = &answer.body;
     [
@@ -191,26 +199,91 @@ async fn eventually(mut done: impl FnMut() -> bool) {
         .expect("the condition never held");
 }
 
+/// The number of requests `server` received.
+async fn requests(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap_or_default().len()
+}
+
+/// The Profile API lookup of `user-42`.
+fn profile_lookup() -> wiremock::MockBuilder {
+    Mock::given(method("GET")).and(path(PROFILE_PATH))
+}
+
+/// Both flows over their own mock servers: the engagement flow sending to `segment`, the
+/// backfill reading `profiles`; what the tests look at afterwards.
+struct Harness {
+    segment: MockServer,
+    profiles: MockServer,
+    engagement: Arc<EngagementFlow>,
+    deduper: Arc<MemoryDeduper>,
+    backfill: Arc<BackfillFlow>,
+    deliver: Arc<CountingDeliver>,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let segment = MockServer::start().await;
+        let profiles = MockServer::start().await;
+        let (engagement, deduper) = engagement(&segment);
+        let (backfill, deliver) = backfill(&profiles);
+        Self {
+            segment,
+            profiles,
+            engagement,
+            deduper,
+            backfill,
+            deliver,
+        }
+    }
+
+    /// An endpoint over the engagement flow alone.
+    fn with_engagement(&self) -> CustomerIoEndpointBuilder {
+        builder().engagement(self.engagement.clone())
+    }
+
+    /// An endpoint over both flows.
+    fn with_both(&self) -> CustomerIoEndpointBuilder {
+        self.with_engagement().backfill(self.backfill.clone())
+    }
+
+    /// Segment accepts exactly one batch.
+    async fn segment_accepts_once(&self) {
+        segment_batch()
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .expect(1)
+            .mount(&self.segment)
+            .await;
+    }
+
+    /// Claims webhook event `event_id` as another worker would, for a minute.
+    async fn claim_elsewhere(&self, event_id: &str) -> ClaimToken {
+        let key = format!("{DEDUPE_KEY_PREFIX}{event_id}");
+        match self
+            .deduper
+            .claim(&key, Duration::from_secs(60))
+            .await
+            .unwrap()
+        {
+            Claim::First(token) => token,
+            other => panic!("the key was free, not {other:?}"),
+        }
+    }
+
+    /// How many Customer.io writes the backfill made.
+    fn backfilled(&self) -> usize {
+        self.deliver.0.load(Ordering::SeqCst)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 200: finished
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn an_event_both_flows_finish_answers_200_with_counts() {
-    let segment = MockServer::start().await;
-    let profiles = MockServer::start().await;
-    segment_batch()
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .expect(1)
-        .mount(&segment)
-        .await;
-    let (engagement, _) = engagement(&segment);
-    let (backfill, deliver) = backfill(&profiles);
-    let endpoint = builder()
-        .engagement(engagement.clone())
-        .backfill(backfill)
-        .build()
-        .unwrap();
+    let h = Harness::start().await;
+    h.segment_accepts_once().await;
+    let endpoint = h.with_both().build().unwrap();
 
     let answer = post(&endpoint, &opened()).await;
 
@@ -218,63 +291,44 @@ async fn an_event_both_flows_finish_answers_200_with_counts() {
     // Engagement delivered "Email Opened"; the backfill skips anything but `subscribed`.
     assert_eq!(counts(&answer), [1, 1, 0, 0, 0]);
     assert_eq!(answer.body.problems, []);
-    assert_eq!(engagement.stats().delivered, 1);
-    assert_eq!(deliver.0.load(Ordering::SeqCst), 0);
-    assert_eq!(
-        profiles.received_requests().await.unwrap_or_default().len(),
-        0
-    );
+    assert_eq!(h.engagement.stats().delivered, 1);
+    assert_eq!(h.backfilled(), 0);
+    assert_eq!(requests(&h.profiles).await, 0);
 }
 
 #[tokio::test]
 async fn a_subscription_is_backfilled_and_skipped_by_the_engagement_flow() {
-    let segment = MockServer::start().await;
-    let profiles = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(PROFILE_PATH))
+    let h = Harness::start().await;
+    profile_lookup()
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "traits": {"plan": "pro"},
             "cursor": {"url": "/v1/...", "has_more": false, "next": ""}
         })))
         .expect(1)
-        .mount(&profiles)
+        .mount(&h.profiles)
         .await;
-    let (engagement, _) = engagement(&segment);
-    let (backfill, deliver) = backfill(&profiles);
-    let endpoint = builder()
-        .engagement(engagement)
-        .backfill(backfill)
-        .build()
-        .unwrap();
+    let endpoint = h.with_both().build().unwrap();
 
     let answer = post(&endpoint, &subscribed()).await;
 
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(counts(&answer), [1, 1, 0, 0, 0]);
-    assert_eq!(deliver.0.load(Ordering::SeqCst), 1);
-    assert_eq!(
-        segment.received_requests().await.unwrap_or_default().len(),
-        0
-    );
+    assert_eq!(h.backfilled(), 1);
+    assert_eq!(requests(&h.segment).await, 0);
 }
 
 #[tokio::test]
 async fn a_redelivered_event_is_answered_200_as_a_duplicate() {
-    let segment = MockServer::start().await;
-    segment_batch()
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .expect(1)
-        .mount(&segment)
-        .await;
-    let (engagement, _) = engagement(&segment);
-    let endpoint = builder().engagement(engagement.clone()).build().unwrap();
+    let h = Harness::start().await;
+    h.segment_accepts_once().await;
+    let endpoint = h.with_engagement().build().unwrap();
 
     assert_eq!(counts(&post(&endpoint, &opened()).await), [1, 0, 0, 0, 0]);
     let again = post(&endpoint, &opened()).await;
 
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(counts(&again), [0, 1, 0, 0, 0]);
-    assert_eq!(engagement.stats().duplicates, 1);
+    assert_eq!(h.engagement.stats().duplicates, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,11 +337,10 @@ async fn a_redelivered_event_is_answered_200_as_a_duplicate() {
 
 #[tokio::test]
 async fn an_undecodable_authentic_body_answers_200_and_is_dead_lettered() {
-    let segment = MockServer::start().await;
-    let (engagement, _) = engagement(&segment);
+    let h = Harness::start().await;
     let dead_letters = Arc::new(MemoryDeadLetters::new(10));
-    let endpoint = builder()
-        .engagement(engagement.clone())
+    let endpoint = h
+        .with_engagement()
         .dead_letters(dead_letters.clone())
         .build()
         .unwrap();
@@ -321,18 +374,14 @@ async fn an_undecodable_authentic_body_answers_200_and_is_dead_lettered() {
             if error == &answer.body.problems[0].message
     ));
     assert_eq!(entries[1].item, json!("ada@example.com opened"));
-    assert_eq!(
-        segment.received_requests().await.unwrap_or_default().len(),
-        0
-    );
-    assert_eq!(engagement.stats(), Default::default());
+    assert_eq!(requests(&h.segment).await, 0);
+    assert_eq!(h.engagement.stats(), Default::default());
 }
 
 #[tokio::test]
 async fn an_undecodable_authentic_body_without_a_sink_answers_200_as_refused() {
-    let segment = MockServer::start().await;
-    let (engagement, _) = engagement(&segment);
-    let endpoint = builder().engagement(engagement).build().unwrap();
+    let h = Harness::start().await;
+    let endpoint = h.with_engagement().build().unwrap();
 
     let answer = post(&endpoint, &json!({"object_type": "email"})).await;
 
@@ -343,11 +392,10 @@ async fn an_undecodable_authentic_body_without_a_sink_answers_200_as_refused() {
 
 #[tokio::test]
 async fn an_untranslatable_event_answers_200_naming_the_problem_and_is_dead_lettered() {
-    let segment = MockServer::start().await;
-    let (engagement, _) = engagement(&segment);
+    let h = Harness::start().await;
     let dead_letters = Arc::new(MemoryDeadLetters::new(10));
-    let endpoint = builder()
-        .engagement(engagement)
+    let endpoint = h
+        .with_engagement()
         .dead_letters(dead_letters.clone())
         .build()
         .unwrap();
@@ -356,23 +404,17 @@ async fn an_untranslatable_event_answers_200_naming_the_problem_and_is_dead_lett
 
     let answer = post(&endpoint, &event).await;
 
-    assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(counts(&answer), [0, 0, 1, 0, 0]);
-    assert_eq!(
-        answer.body.problems,
-        [Problem::new(
-            None,
-            ProblemKind::Refused,
-            "engagement flow: the webhook event could not be translated: `timestamp` is out of range"
-        )]
+    assert_answer(
+        &answer,
+        StatusCode::OK,
+        ProblemKind::Refused,
+        "engagement flow: the webhook event could not be translated: `timestamp` is out of range",
     );
+    assert_eq!(counts(&answer), [0, 0, 1, 0, 0]);
     let entries = dead_letters.entries();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].item["event_id"], OPENED_ID);
-    assert_eq!(
-        segment.received_requests().await.unwrap_or_default().len(),
-        0
-    );
+    assert_eq!(requests(&h.segment).await, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,34 +423,26 @@ async fn an_untranslatable_event_answers_200_naming_the_problem_and_is_dead_lett
 
 #[tokio::test]
 async fn segment_down_answers_503_and_the_retry_is_delivered() {
-    let segment = MockServer::start().await;
+    let h = Harness::start().await;
     segment_batch()
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(2)
         .expect(2)
-        .mount(&segment)
+        .mount(&h.segment)
         .await;
-    segment_batch()
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .expect(1)
-        .mount(&segment)
-        .await;
-    let (engagement, _) = engagement(&segment);
-    let endpoint = builder().engagement(engagement).build().unwrap();
+    h.segment_accepts_once().await;
+    let endpoint = h.with_engagement().build().unwrap();
 
     let answer = post(&endpoint, &opened()).await;
 
-    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(counts(&answer), [0, 0, 0, 1, 0]);
-    assert_eq!(
-        answer.body.problems,
-        [Problem::new(
-            None,
-            ProblemKind::RetryLater,
-            "engagement flow: the Segment event was not delivered: the delivery engine stopped \
-             retrying a failure that may pass"
-        )]
+    assert_answer(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemKind::RetryLater,
+        "engagement flow: the Segment event was not delivered: the delivery engine stopped \
+             retrying a failure that may pass",
     );
+    assert_eq!(counts(&answer), [0, 0, 0, 1, 0]);
     // The claim was released: Customer.io's retry is delivered, not skipped.
     let retry = post(&endpoint, &opened()).await;
     assert_eq!(retry.status, StatusCode::OK);
@@ -417,48 +451,30 @@ async fn segment_down_answers_503_and_the_retry_is_delivered() {
 
 #[tokio::test]
 async fn an_event_in_flight_elsewhere_answers_503() {
-    let segment = MockServer::start().await;
-    let (engagement, deduper) = engagement(&segment);
-    let endpoint = builder().engagement(engagement).build().unwrap();
-    let key = format!("{DEDUPE_KEY_PREFIX}{OPENED_ID}");
-    let Claim::First(_held) = deduper.claim(&key, Duration::from_secs(60)).await.unwrap() else {
-        panic!("the key was free");
-    };
+    let h = Harness::start().await;
+    let endpoint = h.with_engagement().build().unwrap();
+    let _held = h.claim_elsewhere(OPENED_ID).await;
 
     let answer = post(&endpoint, &opened()).await;
 
-    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        answer.body.problems,
-        [Problem::new(
-            None,
-            ProblemKind::RetryLater,
-            "engagement flow: another worker is handling this webhook event"
-        )]
+    assert_answer(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemKind::RetryLater,
+        "engagement flow: another worker is handling this webhook event",
     );
-    assert_eq!(
-        segment.received_requests().await.unwrap_or_default().len(),
-        0
-    );
+    assert_eq!(requests(&h.segment).await, 0);
 }
 
 #[tokio::test]
 async fn one_flow_asking_to_retry_answers_503_whatever_the_other_did() {
-    let segment = MockServer::start().await;
-    let profiles = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(PROFILE_PATH))
+    let h = Harness::start().await;
+    profile_lookup()
         .respond_with(ResponseTemplate::new(503))
         .expect(1)
-        .mount(&profiles)
+        .mount(&h.profiles)
         .await;
-    let (engagement, _) = engagement(&segment);
-    let (backfill, deliver) = backfill(&profiles);
-    let endpoint = builder()
-        .engagement(engagement)
-        .backfill(backfill)
-        .build()
-        .unwrap();
+    let endpoint = h.with_both().build().unwrap();
 
     let answer = post(&endpoint, &subscribed()).await;
 
@@ -477,70 +493,50 @@ async fn one_flow_asking_to_retry_answers_503_whatever_the_other_did() {
         "{}",
         problem.message
     );
-    assert_eq!(deliver.0.load(Ordering::SeqCst), 0);
+    assert_eq!(h.backfilled(), 0);
 }
 
 #[tokio::test]
 async fn a_retry_later_is_answered_at_once_without_waiting_for_the_other_flow() {
-    let segment = MockServer::start().await;
-    let profiles = MockServer::start().await;
+    let h = Harness::start().await;
     // The backfill's lookup is answered long after the endpoint's deadline.
-    Mock::given(method("GET"))
-        .and(path(PROFILE_PATH))
+    profile_lookup()
         .respond_with(ResponseTemplate::new(404).set_delay(Duration::from_secs(60)))
-        .mount(&profiles)
+        .mount(&h.profiles)
         .await;
-    let (engagement, deduper) = engagement(&segment);
-    let (backfill, _) = backfill(&profiles);
-    let endpoint = builder()
-        .engagement(engagement)
-        .backfill(backfill.clone())
-        .build()
-        .unwrap();
-    let key = format!("{DEDUPE_KEY_PREFIX}{SUBSCRIBED_ID}");
-    let Claim::First(_held) = deduper.claim(&key, Duration::from_secs(60)).await.unwrap() else {
-        panic!("the key was free");
-    };
+    let endpoint = h.with_both().build().unwrap();
+    let _held = h.claim_elsewhere(SUBSCRIBED_ID).await;
 
     let answer = post(&endpoint, &subscribed()).await;
 
     // Only the engagement flow's problem: had the endpoint waited for the backfill, the
     // deadline would have passed and named it too.
-    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(counts(&answer), [0, 0, 0, 1, 0]);
-    assert_eq!(
-        answer.body.problems,
-        [Problem::new(
-            None,
-            ProblemKind::RetryLater,
-            "engagement flow: another worker is handling this webhook event"
-        )]
+    assert_answer(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemKind::RetryLater,
+        "engagement flow: another worker is handling this webhook event",
     );
+    assert_eq!(counts(&answer), [0, 0, 0, 1, 0]);
     assert_eq!(endpoint.stats().snapshot().deadlines, 0);
     // The backfill was started, and was left running.
     let lookup_sent = async {
-        while profiles
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .is_empty()
-        {
+        while requests(&h.profiles).await == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
     tokio::time::timeout(Duration::from_secs(30), lookup_sent)
         .await
         .expect("the backfill never looked the profile up");
-    assert_eq!(backfill.stats(), Default::default());
+    assert_eq!(h.backfill.stats(), Default::default());
 }
 
 #[tokio::test]
 async fn a_dead_letter_that_cannot_be_kept_answers_503() {
-    let segment = MockServer::start().await;
-    let (engagement, _) = engagement(&segment);
+    let h = Harness::start().await;
     let full = Arc::new(MemoryDeadLetters::new(0));
-    let endpoint = builder()
-        .engagement(engagement)
+    let endpoint = h
+        .with_engagement()
         .dead_letters(full.clone())
         .build()
         .unwrap();
@@ -569,7 +565,7 @@ async fn a_dead_letter_that_cannot_be_kept_answers_503() {
 
 #[tokio::test]
 async fn a_delivery_outliving_the_deadline_answers_503_and_finishes_in_the_background() {
-    let segment = MockServer::start().await;
+    let h = Harness::start().await;
     segment_batch()
         .respond_with(
             ResponseTemplate::new(200)
@@ -577,30 +573,26 @@ async fn a_delivery_outliving_the_deadline_answers_503_and_finishes_in_the_backg
                 .set_delay(Duration::from_millis(1500)),
         )
         .expect(1)
-        .mount(&segment)
+        .mount(&h.segment)
         .await;
-    let (engagement, _) = engagement(&segment);
-    let endpoint = builder()
-        .engagement(engagement.clone())
+    let endpoint = h
+        .with_engagement()
         .deadline(Duration::from_millis(200))
         .build()
         .unwrap();
 
     let answer = post(&endpoint, &opened()).await;
 
-    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(counts(&answer), [0, 0, 0, 1, 0]);
-    assert_eq!(
-        answer.body.problems,
-        [Problem::new(
-            None,
-            ProblemKind::Deadline,
-            "engagement flow: not finished within 200 ms; it goes on in the background"
-        )]
+    assert_answer(
+        &answer,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemKind::Deadline,
+        "engagement flow: not finished within 200 ms; it goes on in the background",
     );
-    assert_eq!(engagement.stats().delivered, 0);
+    assert_eq!(counts(&answer), [0, 0, 0, 1, 0]);
+    assert_eq!(h.engagement.stats().delivered, 0);
     // Not cancelled: Segment's late answer is still awaited and the event delivered.
-    eventually(|| engagement.stats().delivered == 1).await;
+    eventually(|| h.engagement.stats().delivered == 1).await;
     // Customer.io's retry now finds it finished.
     let retry = post(&endpoint, &opened()).await;
     assert_eq!(retry.status, StatusCode::OK);
@@ -614,15 +606,8 @@ async fn a_delivery_outliving_the_deadline_answers_503_and_finishes_in_the_backg
 
 #[tokio::test]
 async fn missing_bad_and_stale_signatures_answer_401_and_nothing_runs() {
-    let segment = MockServer::start().await;
-    let profiles = MockServer::start().await;
-    let (engagement, deduper) = engagement(&segment);
-    let (backfill, deliver) = backfill(&profiles);
-    let endpoint = builder()
-        .engagement(engagement.clone())
-        .backfill(backfill.clone())
-        .build()
-        .unwrap();
+    let h = Harness::start().await;
+    let endpoint = h.with_both().build().unwrap();
     let body = body(&opened());
     let cases = [
         (HeaderMap::new(), "the `x-cio-timestamp` header is missing"),
@@ -644,32 +629,24 @@ async fn missing_bad_and_stale_signatures_answer_401_and_nothing_runs() {
             [Problem::new(None, ProblemKind::Signature, message)]
         );
     }
-    assert_eq!(engagement.stats(), Default::default());
-    assert_eq!(backfill.stats(), Default::default());
-    assert_eq!(deliver.0.load(Ordering::SeqCst), 0);
+    assert_eq!(h.engagement.stats(), Default::default());
+    assert_eq!(h.backfill.stats(), Default::default());
+    assert_eq!(h.backfilled(), 0);
     // The event id was never claimed.
     let key = format!("{DEDUPE_KEY_PREFIX}{OPENED_ID}");
     assert!(matches!(
-        deduper.claim(&key, Duration::from_secs(1)).await.unwrap(),
+        h.deduper.claim(&key, Duration::from_secs(1)).await.unwrap(),
         Claim::First(_)
     ));
-    assert_eq!(
-        segment.received_requests().await.unwrap_or_default().len(),
-        0
-    );
+    assert_eq!(requests(&h.segment).await, 0);
     assert_eq!(endpoint.stats().snapshot().unauthorized, 3);
 }
 
 #[tokio::test]
 async fn handle_checks_the_signature_window_against_the_system_clock() {
-    let segment = MockServer::start().await;
-    segment_batch()
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
-        .expect(1)
-        .mount(&segment)
-        .await;
-    let (engagement, _) = engagement(&segment);
-    let endpoint = builder().engagement(engagement).build().unwrap();
+    let h = Harness::start().await;
+    h.segment_accepts_once().await;
+    let endpoint = h.with_engagement().build().unwrap();
     let body = body(&opened());
     let signed_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -693,14 +670,8 @@ async fn handle_checks_the_signature_window_against_the_system_clock() {
 
 #[tokio::test]
 async fn deadlines_outside_customerio_window_are_refused() {
-    let segment = MockServer::start().await;
-    let (engagement, _) = engagement(&segment);
-    let build = |deadline: Duration| {
-        builder()
-            .engagement(engagement.clone())
-            .deadline(deadline)
-            .build()
-    };
+    let h = Harness::start().await;
+    let build = |deadline: Duration| h.with_engagement().deadline(deadline).build();
 
     assert_eq!(
         build(Duration::ZERO).unwrap_err(),
@@ -717,11 +688,7 @@ async fn deadlines_outside_customerio_window_are_refused() {
     let endpoint = build(CUSTOMERIO_WINDOW - Duration::from_millis(1)).unwrap();
     assert_eq!(endpoint.deadline(), Duration::from_millis(3999));
     assert_eq!(
-        builder()
-            .engagement(engagement.clone())
-            .build()
-            .unwrap()
-            .deadline(),
+        h.with_engagement().build().unwrap().deadline(),
         CustomerIoEndpoint::DEFAULT_DEADLINE
     );
     assert_eq!(builder().build().unwrap_err(), EndpointConfigError::NoFlow);

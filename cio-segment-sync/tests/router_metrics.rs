@@ -2,79 +2,17 @@
 //! duration histogram through the `metrics` facade. The test installs a *local* recorder (no
 //! global state): the whole run happens on one thread inside `metrics::with_local_recorder`.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+mod metrics_support;
 
 use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use cio_segment_sync::pipeline::Pipeline;
 use cio_segment_sync::segment_model::Message;
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
-    SharedString, Unit,
-};
+use metrics_support::Capture;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-#[derive(Default)]
-struct Cell(AtomicU64);
-
-impl CounterFn for Cell {
-    fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::SeqCst);
-    }
-    fn absolute(&self, value: u64) {
-        self.0.store(value, Ordering::SeqCst);
-    }
-}
-
-impl HistogramFn for Cell {
-    fn record(&self, _value: f64) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Counters and histogram observation counts by `name{label=value,…}`.
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<BTreeMap<String, Arc<Cell>>>>);
-
-impl Capture {
-    fn cell(&self, key: &Key) -> Arc<Cell> {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        Arc::clone(self.0.lock().unwrap().entry(name).or_default())
-    }
-
-    fn get(&self, name: &str) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .get(name)
-            .map_or(0, |c| c.0.load(Ordering::SeqCst))
-    }
-}
-
-impl Recorder for Capture {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.cell(key))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(self.cell(key))
-    }
-}
 
 #[test]
 fn every_answer_is_counted_with_its_flow_and_timed() {

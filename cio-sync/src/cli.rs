@@ -15,10 +15,10 @@ use clap::{Args, Parser, Subcommand};
 use customerio_client::{AppClient, SiteId, TrackApiKey, TrackClient};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::dry_run::DrySink;
 use crate::env::Env;
 use crate::serve::{ServeOptions, Server};
 use crate::{demo, error_chain, replay};
+use cio_segment_sync::testing::RecordingServer;
 
 /// The exit status of a command.
 ///
@@ -232,7 +232,7 @@ async fn replay_command(args: ReplayArgs, out: &mut dyn Write) -> Result<bool, B
     }
     let client_config = env.client_config().map_err(usage)?;
     let sink = if args.dry_run {
-        Some(DrySink::start().await?)
+        Some(RecordingServer::start().await?)
     } else {
         None
     };

@@ -18,8 +18,8 @@ use cio_segment_sync::pipeline::PipelineError;
 use customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use segment_model::Message;
 
-use crate::dry_run::DrySink;
 use crate::error_chain;
+use cio_segment_sync::testing::RecordingServer;
 
 /// The bundled sample events: every call type, an Engage audience enter and exit, onboarding
 /// milestones, a device event, an alias, a duplicate and a malformed line.
@@ -170,7 +170,7 @@ pub async fn run(
     events: &str,
     out: &mut dyn Write,
 ) -> Result<Summary, Box<dyn std::error::Error + Send + Sync>> {
-    let sink = DrySink::start().await?;
+    let sink = RecordingServer::start().await?;
     writeln!(
         out,
         "DRY RUN: every request goes to a local recording server ({}) and is printed below \

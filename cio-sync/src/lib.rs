@@ -6,13 +6,14 @@
 //! - [`cli`]: the clap command line and what each command does, with [`cli::EXIT_CODES`];
 //! - [`env`](mod@env): the environment contract (secrets and endpoints), every problem reported at once;
 //! - [`demo`]: the dry run over the bundled sample;
-//! - [`replay`]: Segment archives into Customer.io;
-//! - [`dry_run`]: the local recording server dry runs send to.
+//! - [`replay`]: Segment archives into Customer.io.
+//!
+//! Dry runs send to the library's
+//! [`RecordingServer`](cio_segment_sync::testing::RecordingServer).
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod demo;
-pub mod dry_run;
 pub mod env;
 pub mod replay;
 pub mod serve;

@@ -37,8 +37,8 @@ use segment_model::client::tracking::TrackingClient;
 use segment_model::{SharedSecret, WebhookVerifier};
 use serde_json::json;
 
-use crate::dry_run::DrySink;
 use crate::env::{Env, EnvError, Problem};
+use cio_segment_sync::testing::RecordingServer;
 
 /// Renders the Prometheus text of the installed recorder.
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -112,7 +112,7 @@ pub struct Server {
     router: Router,
     engine: Arc<SyncEngine>,
     config: SyncConfig,
-    dry_run: Option<DrySink>,
+    dry_run: Option<RecordingServer>,
 }
 
 impl fmt::Debug for Server {
@@ -139,7 +139,7 @@ impl Server {
         let server_config = config.server();
         let client_config = env.client_config()?;
         let (track, dry_run) = if options.dry_run {
-            let sink = DrySink::start().await.map_err(ServeError::DryRun)?;
+            let sink = RecordingServer::start().await.map_err(ServeError::DryRun)?;
             let client = TrackClient::new(
                 SiteId::new("dry-run-site"),
                 TrackApiKey::new("dry-run-key"),
@@ -276,7 +276,7 @@ impl Server {
     }
 
     /// The dry-run recording server, with `--dry-run`.
-    pub fn dry_run(&self) -> Option<&DrySink> {
+    pub fn dry_run(&self) -> Option<&RecordingServer> {
         self.dry_run.as_ref()
     }
 

@@ -6,8 +6,8 @@ use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+use cio_segment_sync::testing::RecordingServer;
 use cio_sync::demo::{EXAMPLE_CONFIG, LineReport, SAMPLE_EVENTS, Summary, handle_line};
-use cio_sync::dry_run::DrySink;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -255,7 +255,7 @@ async fn the_sample_sends_exactly_the_expected_requests() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dry_run_records_and_prints_each_request_in_order() {
-    let sink = DrySink::start().await.unwrap();
+    let sink = RecordingServer::start().await.unwrap();
     let (reports, summary) = run_sample(sink.base_url()).await;
     check_reports(&reports, &summary);
     let recorded = sink.take();

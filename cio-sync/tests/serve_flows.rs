@@ -6,7 +6,8 @@
 //! endpoints' own rules are tested in `cio-segment-sync/tests/http_*.rs`; here, that the server
 //! builds and mounts them from the environment and the configuration.
 
-use std::collections::HashMap;
+mod support;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cio_segment_sync::config::SyncConfig;
@@ -14,30 +15,17 @@ use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::webhook::WebhookSigningKey;
 use cio_segment_sync::dead_letter::{DeadLetterReason, read_all};
 use cio_segment_sync::flows::engagement::message_id_for;
-use cio_sync::env::Env;
 use cio_sync::serve::{ServeError, ServeOptions, Server};
 use serde_json::{Value, json};
+use support::{
+    AT, AT_S, cio_batch, env_for, expect_batch, post, serve, status_page, track, track_op,
+};
 use wiremock::matchers::{any, body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-/// `Basic base64("site:key")`.
-const CIO_AUTH: &str = "Basic c2l0ZTprZXk=";
 /// `Basic base64("wk:")`.
 const SEGMENT_AUTH: &str = "Basic d2s6";
 const SIGNING_KEY: &str = "reporting-webhook-signing-key";
-const AT: &str = "2024-05-01T10:15:30.123Z";
-const AT_MS: i64 = 1_714_558_530_123;
-const AT_S: i64 = AT_MS / 1000;
-
-fn env(cio: &MockServer, more: &[(&str, String)]) -> Env {
-    let mut vars = HashMap::from([
-        ("CIO_SITE_ID", "site".to_owned()),
-        ("CIO_API_KEY", "key".to_owned()),
-        ("CIO_TRACK_URL", cio.uri()),
-    ]);
-    vars.extend(more.iter().cloned());
-    Env::from_lookup(|name| vars.get(name).cloned()).unwrap()
-}
 
 fn config(extra: &str) -> SyncConfig {
     SyncConfig::from_toml_str(
@@ -45,56 +33,6 @@ fn config(extra: &str) -> SyncConfig {
         "test",
     )
     .unwrap()
-}
-
-/// Serves `server` on port 0 until the returned sender fires; returns its URL.
-async fn start(
-    server: Server,
-) -> (
-    String,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server.run(listener, async move {
-        let _ = stopped.await;
-    }));
-    (base, stop, task)
-}
-
-async fn post(base: &str, route: &str, body: &[u8], headers: &[(&str, String)]) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}{route}"))
-        .header("content-type", "application/json")
-        .body(body.to_vec());
-    for (name, value) in headers {
-        request = request.header(*name, value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn status_page(base: &str) -> String {
-    reqwest::get(format!("{base}/"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-fn track(message_id: &str, user: &str) -> Value {
-    json!({"type": "track", "messageId": message_id, "userId": user, "event": "Order Completed",
-           "timestamp": AT, "properties": {"total": 30}})
-}
-
-fn track_op(message_id: &str, user: &str) -> Value {
-    json!({"type": "person", "action": "event", "identifiers": {"id": user},
-           "name": "Order Completed", "id": event_id(message_id, AT_MS).to_string(),
-           "timestamp": AT_S, "attributes": {"total": 30}})
 }
 
 async fn expect_nothing(server: &MockServer) {
@@ -112,38 +50,40 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-fn cio_headers(body: &[u8]) -> Vec<(&'static str, String)> {
+/// POSTs `body` to `/customerio` signed now with [`SIGNING_KEY`], as Customer.io does.
+async fn post_signed(base: &str, body: &str) -> (u16, Value) {
     let key = WebhookSigningKey::new(SIGNING_KEY).unwrap();
     let now = unix_now();
-    vec![
+    let headers = [
         ("x-cio-timestamp", now.to_string()),
-        ("x-cio-signature", key.sign(now, body)),
+        ("x-cio-signature", key.sign(now, body.as_bytes())),
+    ];
+    post(base, "/customerio", body.as_bytes(), &headers).await
+}
+
+/// The variables of the back-sync: Segment's write key and API at `segment`, and the key
+/// Customer.io signs its reporting webhooks with.
+fn back_sync_vars(segment: &MockServer) -> [(&'static str, String); 3] {
+    [
+        ("SEGMENT_WRITE_KEY", "wk".to_owned()),
+        ("SEGMENT_API_URL", segment.uri()),
+        ("CIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY.to_owned()),
     ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_bodies_are_400_or_413_and_the_status_page_holds_no_personal_data() {
     let cio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/batch"))
-        .and(header("authorization", CIO_AUTH))
-        .and(body_json(
-            json!({"batch": [track_op("m-1", "person-secret-1")]}),
-        ))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&cio)
-        .await;
-    let server = Server::build(
-        env(&cio, &[]),
+    expect_batch(&cio, json!([track_op("m-1", "person-secret-1")])).await;
+    let serving = serve(
+        env_for(&cio, &[]),
         config("[server]\nbody_limit_bytes = 65536\n"),
         ServeOptions::default(),
     )
-    .await
-    .unwrap();
-    let (base, stop, task) = start(server).await;
+    .await;
+    let base = &serving.base;
 
-    let (status, answer) = post(&base, "/segment", b"not json", &[]).await;
+    let (status, answer) = post(base, "/segment", b"not json", &[]).await;
     assert_eq!(status, 400, "{answer}");
     // A bad item next to a good one: the good one is delivered, the answer names the index
     // and not the person.
@@ -152,15 +92,15 @@ async fn bad_bodies_are_400_or_413_and_the_status_page_holds_no_personal_data() 
         track("m-1", "person-secret-1"),
         json!({"type": "track", "messageId": "m-2", "userId": "person-secret-2", "event": 5})
     );
-    let (status, answer) = post(&base, "/segment", batch.as_bytes(), &[]).await;
+    let (status, answer) = post(base, "/segment", batch.as_bytes(), &[]).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["delivered"], 1, "{answer}");
     assert!(!answer.to_string().contains("person-secret"), "{answer}");
     // Over `[server] body_limit_bytes`.
-    let (status, _) = post(&base, "/segment", &vec![b' '; 64 * 1024 + 1], &[]).await;
+    let (status, _) = post(base, "/segment", &vec![b' '; 64 * 1024 + 1], &[]).await;
     assert_eq!(status, 413);
 
-    let page = status_page(&base).await;
+    let page = status_page(base).await;
     let status: Value = serde_json::from_str(&page).unwrap();
     assert_eq!(status["endpoints"]["segment"]["bad_request"], 2, "{status}");
     assert_eq!(
@@ -169,8 +109,7 @@ async fn bad_bodies_are_400_or_413_and_the_status_page_holds_no_personal_data() 
     );
     assert_eq!(status["routes"]["triggers"]["delivered"], 1, "{status}");
     assert!(!page.contains("person-secret"), "{page}");
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop().await;
     cio.verify().await;
 }
 
@@ -178,8 +117,7 @@ async fn bad_bodies_are_400_or_413_and_the_status_page_holds_no_personal_data() 
 async fn a_customerio_outage_is_503_at_the_segment_deadline_and_the_retry_finds_it_claimed() {
     let cio = MockServer::start().await;
     // The first attempt fails; the retry waits at least 14 s, long after the test ended.
-    Mock::given(method("POST"))
-        .and(path("/api/v2/batch"))
+    cio_batch()
         .respond_with(ResponseTemplate::new(503))
         .expect(1)
         .mount(&cio)
@@ -190,17 +128,15 @@ async fn a_customerio_outage_is_503_at_the_segment_deadline_and_the_retry_finds_
         "test",
     )
     .unwrap();
-    let server = Server::build(env(&cio, &[]), config, ServeOptions::default())
-        .await
-        .unwrap();
-    let (base, _stop, _task) = start(server).await;
+    let serving = serve(env_for(&cio, &[]), config, ServeOptions::default()).await;
+    let base = &serving.base;
     let body = track("m-1", "u-1").to_string();
-    let (status, answer) = post(&base, "/segment", body.as_bytes(), &[]).await;
+    let (status, answer) = post(base, "/segment", body.as_bytes(), &[]).await;
     assert_eq!(status, 503, "{answer}");
     // Segment's retry meanwhile finds the message still claimed: 503 again, nothing sent.
-    let (status, answer) = post(&base, "/segment", body.as_bytes(), &[]).await;
+    let (status, answer) = post(base, "/segment", body.as_bytes(), &[]).await;
     assert_eq!(status, 503, "{answer}");
-    let status: Value = serde_json::from_str(&status_page(&base).await).unwrap();
+    let status: Value = serde_json::from_str(&status_page(base).await).unwrap();
     assert_eq!(status["endpoints"]["segment"]["deadlines"], 1, "{status}");
     assert_eq!(
         status["endpoints"]["segment"]["service_unavailable"], 2,
@@ -218,8 +154,7 @@ async fn dead_letters_are_appended_to_the_file_of_the_options_or_the_config() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dead.jsonl");
         let cio = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/api/v2/batch"))
+        cio_batch()
             .and(body_json(json!({"batch": [track_op("d-1", "u-1")]})))
             .respond_with(ResponseTemplate::new(400).set_body_json(json!({
                 "errors": [{"reason": "invalid", "field": "name", "message": "bad event"}]
@@ -237,15 +172,12 @@ async fn dead_letters_are_appended_to_the_file_of_the_options_or_the_config() {
                 file.display().to_string()
             ))
         };
-        let server = Server::build(env(&cio, &[]), config, options)
-            .await
-            .unwrap();
-        let (base, stop, task) = start(server).await;
+        let serving = serve(env_for(&cio, &[]), config, options).await;
+        let base = &serving.base;
         // Given up for good: acknowledged, so Segment does not resend it forever.
         let body = track("d-1", "u-1").to_string();
-        assert_eq!(post(&base, "/segment", body.as_bytes(), &[]).await.0, 200);
-        stop.send(()).unwrap();
-        task.await.unwrap().unwrap();
+        assert_eq!(post(base, "/segment", body.as_bytes(), &[]).await.0, 200);
+        serving.stop().await;
         cio.verify().await;
 
         let entries = read_all(&file).unwrap();
@@ -298,39 +230,20 @@ async fn a_signed_reporting_webhook_is_sent_to_segment_once() {
         .expect(1)
         .mount(&segment)
         .await;
-    let more = [
-        ("SEGMENT_WRITE_KEY", "wk".to_owned()),
-        ("SEGMENT_API_URL", segment.uri()),
-        ("CIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY.to_owned()),
-    ];
+    let more = back_sync_vars(&segment);
     let config = config("[server.segment_dispatcher]\nlinger_ms = 5\nmax_attempts = 1\n");
-    let server = Server::build(env(&cio, &more), config, ServeOptions::default())
-        .await
-        .unwrap();
-    let (base, stop, task) = start(server).await;
+    let serving = serve(env_for(&cio, &more), config, ServeOptions::default()).await;
+    let base = &serving.base;
     let body = clicked();
-    let (status, answer) = post(
-        &base,
-        "/customerio",
-        body.as_bytes(),
-        &cio_headers(body.as_bytes()),
-    )
-    .await;
+    let (status, answer) = post_signed(base, &body).await;
     assert_eq!(status, 200, "{answer}");
     // Customer.io's retry of the same event_id is acknowledged and not sent again.
-    let (status, answer) = post(
-        &base,
-        "/customerio",
-        body.as_bytes(),
-        &cio_headers(body.as_bytes()),
-    )
-    .await;
+    let (status, answer) = post_signed(base, &body).await;
     assert_eq!(status, 200, "{answer}");
-    let status: Value = serde_json::from_str(&status_page(&base).await).unwrap();
+    let status: Value = serde_json::from_str(&status_page(base).await).unwrap();
     assert_eq!(status["endpoints"]["customerio"]["ok"], 2, "{status}");
     assert_eq!(status["dispatchers"]["segment"]["delivered"], 1, "{status}");
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop().await;
     segment.verify().await;
 }
 
@@ -351,27 +264,22 @@ async fn a_subscribed_webhook_backfills_the_profile_into_customerio() {
         .expect(1)
         .mount(&profiles)
         .await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/batch"))
-        .and(header("authorization", CIO_AUTH))
-        .and(body_json(json!({"batch": [{
+    expect_batch(
+        &cio,
+        json!([{
             "type": "person", "action": "identify", "identifiers": {"id": "user-42"},
             "attributes": {"email": "ada@example.com", "plan": "pro"}
-        }]})))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&cio)
-        .await;
+        }]),
+    )
+    .await;
     let more = [
         ("SEGMENT_PROFILE_TOKEN", "tok".to_owned()),
         ("SEGMENT_SPACE_ID", "spa_1".to_owned()),
         ("SEGMENT_PROFILE_URL", profiles.uri()),
         ("CIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY.to_owned()),
     ];
-    let server = Server::build(env(&cio, &more), config(""), ServeOptions::default())
-        .await
-        .unwrap();
-    let (base, stop, task) = start(server).await;
+    let serving = serve(env_for(&cio, &more), config(""), ServeOptions::default()).await;
+    let base = &serving.base;
     let body = json!({
         "event_id": "01HSUB0000000000000000001", "object_type": "customer",
         "metric": "subscribed", "timestamp": 1_717_173_000,
@@ -381,16 +289,9 @@ async fn a_subscribed_webhook_backfills_the_profile_into_customerio() {
         }
     })
     .to_string();
-    let (status, answer) = post(
-        &base,
-        "/customerio",
-        body.as_bytes(),
-        &cio_headers(body.as_bytes()),
-    )
-    .await;
+    let (status, answer) = post_signed(base, &body).await;
     assert_eq!(status, 200, "{answer}");
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop().await;
     profiles.verify().await;
     cio.verify().await;
 }
@@ -398,17 +299,10 @@ async fn a_subscribed_webhook_backfills_the_profile_into_customerio() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_churn_scan_runs_on_its_interval_and_enrols_the_inactive() {
     let cio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/batch"))
-        .and(body_json(json!({"batch": [track_op("m-1", "u-1")]})))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&cio)
-        .await;
+    expect_batch(&cio, json!([track_op("m-1", "u-1")])).await;
     // The enrolment: the churn event (its id derived from the last activity) and the attribute.
     let enrolment = event_id("churn:churn_risk:u-1", AT_S * 1000).to_string();
-    Mock::given(method("POST"))
-        .and(path("/api/v2/batch"))
+    cio_batch()
         .and(move |request: &Request| {
             let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
             body["batch"][0]["name"] == "churn_risk"
@@ -420,13 +314,11 @@ async fn the_churn_scan_runs_on_its_interval_and_enrols_the_inactive() {
         .mount(&cio)
         .await;
     let config = config("[churn]\n\n[server]\nchurn_scan_interval_seconds = 1\n");
-    let server = Server::build(env(&cio, &[]), config, ServeOptions::default())
-        .await
-        .unwrap();
-    let (base, stop, task) = start(server).await;
+    let serving = serve(env_for(&cio, &[]), config, ServeOptions::default()).await;
+    let base = &serving.base;
     // An event of 2024 is the person's last activity: long inactive by now.
     let body = track("m-1", "u-1").to_string();
-    assert_eq!(post(&base, "/segment", body.as_bytes(), &[]).await.0, 200);
+    assert_eq!(post(base, "/segment", body.as_bytes(), &[]).await.0, 200);
     // The first scan runs one interval after the start; later scans enrol nobody again.
     let mut waited = Duration::ZERO;
     while cio.received_requests().await.unwrap().len() < 2 && waited < Duration::from_secs(10) {
@@ -434,8 +326,7 @@ async fn the_churn_scan_runs_on_its_interval_and_enrols_the_inactive() {
         waited += Duration::from_millis(100);
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop().await;
     cio.verify().await;
     assert_eq!(cio.received_requests().await.unwrap().len(), 2);
 }
@@ -445,7 +336,7 @@ async fn sections_that_cannot_work_and_an_unopenable_dead_letter_file_stop_the_b
     let cio = MockServer::start().await;
     // Creating missing segments needs the App API key.
     let error = Server::build(
-        env(&cio, &[]),
+        env_for(&cio, &[]),
         config("[audience]\ncreate_missing = true\n"),
         ServeOptions::default(),
     )
@@ -456,7 +347,7 @@ async fn sections_that_cannot_work_and_an_unopenable_dead_letter_file_stop_the_b
 
     let mut options = ServeOptions::default();
     options.dead_letter = Some("/definitely/not/here/dead.jsonl".into());
-    let error = Server::build(env(&cio, &[]), config(""), options)
+    let error = Server::build(env_for(&cio, &[]), config(""), options)
         .await
         .unwrap_err();
     assert!(matches!(error, ServeError::DeadLetterFile(_)), "{error:?}");
@@ -465,14 +356,13 @@ async fn sections_that_cannot_work_and_an_unopenable_dead_letter_file_stop_the_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deletion_forgets_the_person_in_the_audience_store_too() {
     let cio = MockServer::start().await;
-    let server = Server::build(
-        env(&cio, &[]),
+    let serving = serve(
+        env_for(&cio, &[]),
         config("[audience.segments]\nvip = 7\n"),
         ServeOptions::default(),
     )
-    .await
-    .unwrap();
-    let (base, stop, task) = start(server).await;
+    .await;
+    let base = &serving.base;
     let entered = |message_id: &str, timestamp: &str| {
         json!({"type": "track", "messageId": message_id, "userId": "u-1",
                "event": "Audience Entered", "timestamp": timestamp,
@@ -490,17 +380,16 @@ async fn a_deletion_forgets_the_person_in_the_audience_store_too() {
     };
     let mounted = cio.register_as_scoped(add()).await;
     let body = entered("e-2", "2024-05-02T00:00:00Z");
-    assert_eq!(post(&base, "/segment", body.as_bytes(), &[]).await.0, 200);
+    assert_eq!(post(base, "/segment", body.as_bytes(), &[]).await.0, 200);
     drop(mounted);
     // An older change is stale while the membership is remembered: nothing is sent.
     let body = entered("e-1", "2024-05-01T00:00:00Z");
-    assert_eq!(post(&base, "/segment", body.as_bytes(), &[]).await.0, 200);
+    assert_eq!(post(base, "/segment", body.as_bytes(), &[]).await.0, 200);
     assert_eq!(cio.received_requests().await.unwrap().len(), 1);
 
     let mounted = cio
         .register_as_scoped(
-            Mock::given(method("POST"))
-                .and(path("/api/v2/batch"))
+            cio_batch()
                 .and(body_json(json!({"batch": [{
                     "type": "person", "action": "delete", "identifiers": {"id": "u-1"}
                 }]})))
@@ -511,16 +400,15 @@ async fn a_deletion_forgets_the_person_in_the_audience_store_too() {
     let delete = json!({"type": "track", "messageId": "del-1", "userId": "u-1",
                         "event": "User Deleted", "timestamp": AT})
     .to_string();
-    assert_eq!(post(&base, "/segment", delete.as_bytes(), &[]).await.0, 200);
+    assert_eq!(post(base, "/segment", delete.as_bytes(), &[]).await.0, 200);
     drop(mounted);
     // Forgotten after Customer.io accepted the delete: the same older change is new again.
     let mounted = cio.register_as_scoped(add()).await;
     let body = entered("e-0", "2024-05-01T00:00:00Z");
-    assert_eq!(post(&base, "/segment", body.as_bytes(), &[]).await.0, 200);
+    assert_eq!(post(base, "/segment", body.as_bytes(), &[]).await.0, 200);
     drop(mounted);
     assert_eq!(cio.received_requests().await.unwrap().len(), 3);
-    stop.send(()).unwrap();
-    task.await.unwrap().unwrap();
+    serving.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -534,24 +422,17 @@ async fn a_segment_outage_is_503_at_the_customerio_deadline_never_429_or_500() {
         .expect(1)
         .mount(&segment)
         .await;
-    let more = [
-        ("SEGMENT_WRITE_KEY", "wk".to_owned()),
-        ("SEGMENT_API_URL", segment.uri()),
-        ("CIO_WEBHOOK_SIGNING_KEY", SIGNING_KEY.to_owned()),
-    ];
+    let more = back_sync_vars(&segment);
     let config = config(
         "[server]\ncustomerio_deadline_ms = 300\n\n[server.segment_dispatcher]\nlinger_ms = 5\n\
          max_attempts = 5\ninitial_backoff_ms = 14000\nmax_backoff_ms = 20000\n",
     );
-    let server = Server::build(env(&cio, &more), config, ServeOptions::default())
-        .await
-        .unwrap();
-    let (base, _stop, _task) = start(server).await;
+    let serving = serve(env_for(&cio, &more), config, ServeOptions::default()).await;
+    let base = &serving.base;
     let body = clicked();
-    let headers = cio_headers(body.as_bytes());
-    let (status, answer) = post(&base, "/customerio", body.as_bytes(), &headers).await;
+    let (status, answer) = post_signed(base, &body).await;
     assert_eq!(status, 503, "{answer}");
-    let status: Value = serde_json::from_str(&status_page(&base).await).unwrap();
+    let status: Value = serde_json::from_str(&status_page(base).await).unwrap();
     assert_eq!(
         status["endpoints"]["customerio"]["deadlines"], 1,
         "{status}"

@@ -3,32 +3,20 @@
 //! other server is not sent to Customer.io again, and an audience change older than one the
 //! other server recorded is stale.
 
-use std::collections::HashMap;
+mod support;
 
 use cio_segment_sync::config::SyncConfig;
-use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::testing::redis_server::TestRedis;
-use cio_sync::env::Env;
-use cio_sync::serve::{ServeOptions, Server};
+use cio_sync::serve::ServeOptions;
 use serde_json::{Value, json};
+use support::{CIO_AUTH, Serving, env_for, expect_batch, serve, track, track_op};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// `Basic base64("site:key")`.
-const CIO_AUTH: &str = "Basic c2l0ZTprZXk=";
-const AT: &str = "2024-05-01T10:15:30.123Z";
-const AT_MS: i64 = 1_714_558_530_123;
-
-/// One server on `redis` under `prefix`, with `extra` configuration, served on port 0.
-/// Returns its URL; the server runs until the test's runtime ends.
-async fn server(redis: &TestRedis, cio: &MockServer, prefix: &str, extra: &str) -> String {
-    let vars = HashMap::from([
-        ("CIO_SITE_ID", "site".to_owned()),
-        ("CIO_API_KEY", "key".to_owned()),
-        ("CIO_TRACK_URL", cio.uri()),
-        ("REDIS_URL", redis.url().to_owned()),
-    ]);
-    let env = Env::from_lookup(|name| vars.get(name).cloned()).unwrap();
+/// One server on `redis` under `prefix`, with `extra` configuration, served on port 0 until
+/// the test ends.
+async fn server(redis: &TestRedis, cio: &MockServer, prefix: &str, extra: &str) -> Serving {
+    let env = env_for(cio, &[("REDIS_URL", redis.url().to_owned())]);
     let config = SyncConfig::from_toml_str(
         &format!(
             "[triggers.dispatcher]\nlinger_ms = 10\nmax_attempts = 1\n\n\
@@ -37,25 +25,14 @@ async fn server(redis: &TestRedis, cio: &MockServer, prefix: &str, extra: &str) 
         "test",
     )
     .unwrap();
-    let server = Server::build(env, config, ServeOptions::default())
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(server.run(listener, std::future::pending()));
-    base
+    serve(env, config, ServeOptions::default()).await
 }
 
-async fn post(base: &str, body: &Value) -> u16 {
-    reqwest::Client::new()
-        .post(format!("{base}/segment"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
+/// POSTs `body` to `/segment` of `server`; the status.
+async fn post(server: &Serving, body: &Value) -> u16 {
+    support::post(&server.base, "/segment", body.to_string().as_bytes(), &[])
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,25 +40,11 @@ async fn two_servers_on_one_redis_send_a_retried_message_once() {
     let redis = TestRedis::start().await;
     let prefix = format!("{}serve:", redis.config().prefix());
     let cio = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/v2/batch"))
-        .and(header("authorization", CIO_AUTH))
-        .and(body_json(json!({"batch": [{
-            "type": "person", "action": "event", "identifiers": {"id": "u-1"},
-            "name": "Order Completed", "id": event_id("m-1", AT_MS).to_string(),
-            "timestamp": AT_MS / 1000, "attributes": {"total": 30}
-        }]})))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&cio)
-        .await;
+    expect_batch(&cio, json!([track_op("m-1", "u-1")])).await;
     let first = server(&redis, &cio, &prefix, "").await;
     let second = server(&redis, &cio, &prefix, "").await;
 
-    let track = json!({
-        "type": "track", "messageId": "m-1", "userId": "u-1", "event": "Order Completed",
-        "timestamp": AT, "properties": {"total": 30}
-    });
+    let track = track("m-1", "u-1");
     assert_eq!(post(&first, &track).await, 200);
     // Segment's retry lands on the other server: the shared dedupe store knows it is done.
     assert_eq!(post(&second, &track).await, 200);

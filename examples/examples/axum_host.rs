@@ -24,7 +24,7 @@ use cio_segment_sync::axum::{Endpoints, routes};
 use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::http::SegmentEndpoint;
-use cio_sync::dry_run::DrySink;
+use cio_segment_sync::testing::RecordingServer;
 use cio_sync::env::Env;
 use customerio_client::{SiteId, TrackApiKey, TrackClient};
 
@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             env.client_config()?,
         )?,
         None => {
-            let sink = DrySink::start().await?;
+            let sink = RecordingServer::start().await?;
             let client = TrackClient::new(
                 SiteId::new("dry-run-site"),
                 TrackApiKey::new("dry-run-key"),

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::identity::{MemoryIdentityStore, StoreResolver};
+use cio_segment_sync::testing::RecordingServer;
 use cio_sync::demo::{EXAMPLE_CONFIG, handle_line};
-use cio_sync::dry_run::DrySink;
 use customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
 use examples::custom_identity::TenantResolver;
 
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let resolver = Arc::new(TenantResolver::new("acme", Arc::new(inner)));
 
-    let sink = DrySink::start().await?;
+    let sink = RecordingServer::start().await?;
     let client = TrackClient::new(
         SiteId::new("dry-run-site"),
         TrackApiKey::new("dry-run-key"),

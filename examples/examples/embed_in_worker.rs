@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
+use cio_segment_sync::testing::RecordingServer;
 use cio_sync::demo::{EXAMPLE_CONFIG, SAMPLE_EVENTS};
-use cio_sync::dry_run::DrySink;
 use cio_sync::env::Env;
 use customerio_client::{SiteId, TrackApiKey, TrackClient};
 use examples::worker::{MemoryQueue, consume};
@@ -45,7 +45,7 @@ async fn host() -> Result<(), Box<dyn std::error::Error>> {
             env.client_config()?,
         )?,
         None => {
-            let dry = DrySink::start().await?;
+            let dry = RecordingServer::start().await?;
             println!(
                 "DRY RUN: Customer.io is a local recording server at {}",
                 dry.base_url()

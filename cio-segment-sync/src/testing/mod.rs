@@ -12,6 +12,9 @@
 //!
 //! The constructor expression is evaluated once per test, so every case gets a fresh store
 //! (for shared backends such as Redis: give each one its own key prefix).
+//!
+//! [`RecordingServer`] is a local HTTP server for dry runs and hosts' own tests: it records
+//! every request (method, path, headers, body) and answers from a script of replies.
 
 pub mod activity;
 pub mod dedupe;
@@ -20,9 +23,14 @@ pub mod membership;
 pub mod progress;
 pub mod rate_limit;
 pub mod recent_ids;
+pub mod recording;
 #[cfg(feature = "redis")]
 pub mod redis_server;
 pub mod resolver;
+
+pub use recording::{
+    InvalidReply, RecordedHeaders, RecordedRequest, RecordingServer, ScriptedReply,
+};
 
 /// Generates the [`Deduper`](crate::dedupe::Deduper) conformance suite as a module `$name`
 /// holding one test per case. `$make` is an `async` expression returning the store (anything
