@@ -53,11 +53,12 @@
 //!
 //! # Answers
 //!
-//! `Ok(outcome)` is finished (answer 2xx). An error's [`ack`](AckRule::ack) says
-//! whether Customer.io (or the host's queue) should retry: Profile API failures follow the
-//! client's classification ([`ClientError::is_retryable`], with [`BackfillError::retry_after`]
-//! when Segment asked for a delay), store and delivery failures are retried, and inputs that
-//! can never work are acked.
+//! `Ok(outcome)` is finished (answer 2xx). An error's [`ack`](crate::outcome::AckRule::ack)
+//! says whether Customer.io (or the host's queue) should retry: Profile API failures follow the
+//! client's classification
+//! ([`ClientError::is_retryable`](segment_model::client::ClientError::is_retryable), with
+//! [`BackfillError::retry_after`] when Segment asked for a delay), store and delivery failures
+//! are retried, and inputs that can never work are acked.
 //!
 //! # Metrics
 //!
