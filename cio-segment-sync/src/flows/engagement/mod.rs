@@ -140,17 +140,14 @@ use crate::loop_guard::LoopGuard;
 use crate::mapping::to_segment::{self, event_key};
 use crate::outcome::{Outcome, SkipReason};
 #[cfg(doc)]
-use crate::{
-    mapping,
-    outcome::{Ack, AckRule},
-};
+use crate::{mapping, outcome::Ack};
 
 pub use self::config::{EngagementConfig, EngagementConfigError};
 pub use self::error::{EngagementError, FlowStep};
 pub use self::request::SignedRequest;
 use self::stats::Counters;
 pub use self::stats::EngagementStats;
-/// Re-exported from the reverse mapping, where they live.
+// The reverse mapping's types, at the path the flow has always offered them.
 pub use crate::mapping::to_segment::{
     MESSAGE_ID_NAMESPACE, TranslateError, Translated, WithoutUserId, message_id_for,
 };
