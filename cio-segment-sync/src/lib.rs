@@ -20,7 +20,9 @@
 //!   one message in, an [`Outcome`](pipeline::Outcome) out: dedupe → loop guard → identity →
 //!   mapping → delivery;
 //! - [`mapping`]: pure functions from a Segment message and its resolved target to
-//!   Customer.io Track v2 operations, driven by a [`MappingConfig`](mapping::MappingConfig);
+//!   Customer.io Track v2 operations, driven by a [`MappingConfig`](mapping::MappingConfig)
+//!   ([`mapping::to_customerio`], re-exported at [`mapping`]), and from a Customer.io reporting
+//!   event to the Segment `track` message that reports it ([`mapping::to_segment`]);
 //! - [`rate_limit`]: the [`RateLimiter`](rate_limit::RateLimiter) trait (a token per attempt)
 //!   and the in-process GCRA limiter;
 //! - [`dispatch`]: the delivery engine, one [`Dispatcher`](dispatch::Dispatcher) generic over a

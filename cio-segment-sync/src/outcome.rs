@@ -142,12 +142,44 @@ impl Ack {
     pub fn is_retry_later(self) -> bool {
         self == Ack::RetryLater
     }
+
+    /// `retry_later` or `refused`: a label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Ack::RetryLater => "retry_later",
+            Ack::Refuse => "refused",
+        }
+    }
 }
 
 /// The one ack rule: every error a flow can answer with says whether to retry or refuse.
 pub trait AckRule {
     /// [`Ack::RetryLater`] or [`Ack::Refuse`].
     fn ack(&self) -> Ack;
+}
+
+/// The label of a flow's answer, one of five: the [`Outcome::label`] of an outcome
+/// (`delivered`, `skipped`, `dead_lettered`) or the [`Ack::label`] of an error (`retry_later`,
+/// `refused`). Every flow's metrics use it as their `outcome` label.
+///
+/// ```
+/// use cio_segment_sync::outcome::{answer_label, Ack, AckRule, Outcome};
+///
+/// struct Down;
+/// impl AckRule for Down {
+///     fn ack(&self) -> Ack {
+///         Ack::RetryLater
+///     }
+/// }
+///
+/// assert_eq!(answer_label::<Down>(&Ok(Outcome::Delivered)), "delivered");
+/// assert_eq!(answer_label(&Err::<Outcome, _>(Down)), "retry_later");
+/// ```
+pub fn answer_label<E: AckRule>(result: &Result<Outcome, E>) -> &'static str {
+    match result {
+        Ok(outcome) => outcome.label(),
+        Err(error) => error.ack().label(),
+    }
 }
 
 /// The error and its sources, each written once, joined with `: `: the text the endpoints,
@@ -207,5 +239,28 @@ mod tests {
     fn only_retry_later_asks_for_a_redelivery() {
         assert!(Ack::RetryLater.is_retry_later());
         assert!(!Ack::Refuse.is_retry_later());
+    }
+
+    struct Failed(Ack);
+
+    impl AckRule for Failed {
+        fn ack(&self) -> Ack {
+            self.0
+        }
+    }
+
+    #[test]
+    fn every_answer_has_one_of_five_labels() {
+        let dead = DeadLetterReason::TooLarge { bytes: 2, limit: 1 };
+        let cases: [(Result<Outcome, Failed>, &str); 5] = [
+            (Ok(Outcome::Delivered), "delivered"),
+            (Ok(Outcome::Skipped(SkipReason::Duplicate)), "skipped"),
+            (Ok(Outcome::DeadLettered(dead)), "dead_lettered"),
+            (Err(Failed(Ack::RetryLater)), "retry_later"),
+            (Err(Failed(Ack::Refuse)), "refused"),
+        ];
+        for (result, label) in cases {
+            assert_eq!(answer_label(&result), label);
+        }
     }
 }

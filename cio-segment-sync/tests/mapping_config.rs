@@ -503,7 +503,7 @@ fn target_mismatches_point_at_the_resolver() {
 /// the defaults it claims.
 #[test]
 fn documented_toml_listing_loads_as_the_defaults() {
-    let source = include_str!("../src/mapping/config.rs");
+    let source = include_str!("../src/mapping/to_customerio/config.rs");
     let start = source
         .find("/// ```toml\n")
         .expect("a TOML listing in the docs")

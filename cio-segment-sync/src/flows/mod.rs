@@ -17,13 +17,15 @@
 //! - [`forget`]: deletion and suppression, in Customer.io and in every store of the flows.
 //!
 //! Every flow's configuration is a serde struct with documented defaults, so a host can load
-//! it from TOML.
+//! it from TOML. With the `metrics` feature every flow reports its answers under the same
+//! metric names, with a `flow` label ([`metrics`]).
 
 pub mod audience;
 pub mod backfill;
 pub mod churn;
 pub mod engagement;
 pub mod forget;
+pub mod metrics;
 pub mod onboarding;
 pub mod router;
 pub mod triggers;

@@ -11,7 +11,7 @@
 //!
 //! Every flow runs behind the same dedupe → loop guard front ([`Guards`](crate::pipeline::Guards))
 //! and answers in the crate's one shape ([`Outcome`] or a [`PipelineError`] with its
-//! [`Ack`]), so the router is itself a [`Pipeline`]: a host hands it to an
+//! [`Ack`](crate::outcome::Ack)), so the router is itself a [`Pipeline`]: a host hands it to an
 //! HTTP endpoint, a queue consumer or a replay the same way as a single flow.
 //!
 //! [`Pipeline::process_batch`] keeps each person's order across flows: messages tied by userId,
@@ -28,8 +28,9 @@
 //! [`SegmentRouter::stats`] counts answers per route. With the `metrics` feature every answer is
 //! also counted as `cio_segment_sync_messages_total{flow, outcome}` (outcome: `delivered`,
 //! `skipped`, `dead_lettered`, `retry_later`, `refused`) and its duration observed in the
-//! histogram `cio_segment_sync_message_duration_seconds{flow}` through the `metrics` facade;
-//! the library installs no recorder.
+//! histogram `cio_segment_sync_message_duration_seconds{flow}` through the `metrics` facade,
+//! `flow` being the [`Route`]; the library installs no recorder. The engagement and backfill
+//! flows report under the same names: see [`flows::metrics`](super::metrics).
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,10 +42,11 @@ use segment_model::Message;
 
 use super::audience::AudienceSync;
 use super::churn::ChurnMonitor;
+use super::metrics::record_answer;
 use super::onboarding::OnboardingFlow;
 use super::triggers::SegmentToCustomerIo;
 use crate::identity::IdentityResolver;
-use crate::outcome::{Ack, AckRule, Outcome};
+use crate::outcome::{Outcome, answer_label};
 use crate::pipeline::{DEFAULT_BATCH_CONCURRENCY, Pipeline, PipelineError, in_person_order};
 
 /// Which flow a message goes to.
@@ -97,9 +99,9 @@ pub struct RouteStats {
     pub skipped: u64,
     /// [`Outcome::DeadLettered`].
     pub dead_lettered: u64,
-    /// Errors asking for a redelivery ([`Ack::RetryLater`]).
+    /// Errors asking for a redelivery ([`Ack::RetryLater`](crate::outcome::Ack::RetryLater)).
     pub retry_later: u64,
-    /// Errors refusing the message ([`Ack::Refuse`]).
+    /// Errors refusing the message ([`Ack::Refuse`](crate::outcome::Ack::Refuse)).
     pub refused: u64,
 }
 
@@ -123,17 +125,6 @@ impl RouterStats {
             Route::Onboarding => self.onboarding,
             Route::Audience => self.audience,
         }
-    }
-}
-
-/// `delivered`, `skipped`, `dead_lettered`, `retry_later` or `refused`.
-fn answer_label(result: &Result<Outcome, PipelineError>) -> &'static str {
-    match result {
-        Ok(outcome) => outcome.label(),
-        Err(error) => match error.ack() {
-            Ack::RetryLater => "retry_later",
-            Ack::Refuse => "refused",
-        },
     }
 }
 
@@ -172,24 +163,6 @@ impl Counters {
             onboarding: of(Route::Onboarding),
             audience: of(Route::Audience),
         }
-    }
-}
-
-#[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-fn emit(route: Route, result: &Result<Outcome, PipelineError>, started: Instant) {
-    #[cfg(feature = "metrics")]
-    {
-        metrics::counter!(
-            "cio_segment_sync_messages_total",
-            "flow" => route.as_str(),
-            "outcome" => answer_label(result),
-        )
-        .increment(1);
-        metrics::histogram!(
-            "cio_segment_sync_message_duration_seconds",
-            "flow" => route.as_str(),
-        )
-        .record(started.elapsed().as_secs_f64());
     }
 }
 
@@ -346,7 +319,7 @@ impl SegmentRouter {
             _ => self.triggers.process(message).await,
         };
         self.counters.record(route, &result);
-        emit(route, &result, started);
+        record_answer(route.as_str(), &result, started);
         if let (Some(churn), Ok(Outcome::Delivered)) = (&self.churn, &result) {
             churn.observe(message).await;
         }

@@ -53,11 +53,22 @@
 //!
 //! # Answers
 //!
-//! `Ok(outcome)` is finished (answer 2xx). An error's [`ack`](AckRule::ack) says
-//! whether Customer.io (or the host's queue) should retry: Profile API failures follow the
-//! client's classification ([`ClientError::is_retryable`], with [`BackfillError::retry_after`]
-//! when Segment asked for a delay), store and delivery failures are retried, and inputs that
-//! can never work are acked.
+//! `Ok(outcome)` is finished (answer 2xx). An error's [`ack`](crate::outcome::AckRule::ack)
+//! says whether Customer.io (or the host's queue) should retry: Profile API failures follow the
+//! client's classification
+//! ([`ClientError::is_retryable`](segment_model::client::ClientError::is_retryable), with
+//! [`BackfillError::retry_after`] when Segment asked for a delay), store and delivery failures
+//! are retried, and inputs that can never work are acked.
+//!
+//! # Metrics
+//!
+//! [`BackfillFlow::stats`] counts answers. With the `metrics` feature every answer of
+//! [`on_event`](BackfillFlow::on_event) and [`backfill`](BackfillFlow::backfill) is also
+//! reported as `flow="backfill"` under the crate's [answer metrics](super::metrics); an event
+//! that is not a subscription counts as `skipped`.
+//!
+//! The module's files: `config.rs` ([`BackfillConfig`]), `person.rs` ([`BackfillPerson`]),
+//! `error.rs` ([`BackfillError`]), `stats.rs` ([`BackfillStats`]) and this one, the flow.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -97,321 +108,43 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeSet, HashSet};
-use std::fmt;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+mod config;
+mod error;
+mod person;
+mod stats;
 
-use customerio_client::Identifier;
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use customerio_client::webhook::{Metric, ReportingEvent};
 use segment_model::Message;
-use segment_model::client::ClientError;
 use segment_model::client::profile::{
-    Collection, ExternalId, ExternalIdError, InvalidLimit, MAX_PAGES, MAX_TRAITS_LIMIT,
-    ProfileClient, TraitsQuery,
+    Collection, ExternalId, InvalidLimit, MAX_PAGES, ProfileClient, TraitsQuery,
 };
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
+use super::metrics::record_answer;
 use crate::dedupe::{Deduper, DeduperExt, Once};
 use crate::identity::Target;
-use crate::mapping::{Mapped, MappingConfig};
-use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
-use crate::pipeline::{
-    ConfigMapper, Deliver, DeliverError, Delivered, MapError, Mapper, ordering_key,
-};
+use crate::mapping::Mapped;
+use crate::outcome::{Outcome, SkipReason};
+use crate::pipeline::{ConfigMapper, Deliver, Delivered, Mapper, ordering_key};
 use crate::rate_limit::{GovernorLimiter, RateLimiter, RateLimiterExt};
-use crate::store::StoreError;
+
+pub use self::config::{BackfillConfig, BackfillConfigError, DEFAULT_PROFILE_REQUESTS_PER_SECOND};
+pub use self::error::BackfillError;
+pub use self::person::BackfillPerson;
+pub use self::stats::BackfillStats;
+use self::stats::Counters;
 
 /// The prefix of this flow's dedupe keys (`backfill:` + `event_id`).
 pub const DEDUPE_KEY_PREFIX: &str = "backfill:";
 
-/// Profile API requests per second by default: Segment's documented default limit per space.
-pub const DEFAULT_PROFILE_REQUESTS_PER_SECOND: u32 = 100;
-
-/// Settings of a [`BackfillFlow`], loadable from TOML or JSON. Every key has a default;
-/// unknown keys are refused.
-///
-/// ```toml
-/// lookup_by_email = true               # when the person has no id (or no profile by id)
-/// include = []                         # trait names to read; empty: all
-/// page_size = 200                      # traits per Profile API page (1-200)
-/// profile_requests_per_second = 100    # the default GovernorLimiter's rate
-/// protected_traits = ["unsubscribed"]  # never written back
-/// lease_seconds = 600
-///
-/// [mapping]                            # a MappingConfig (see cio_segment_sync::mapping)
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct BackfillConfig {
-    /// Whether a person is looked up by email when the lookup by `user_id` is impossible (no
-    /// id) or finds nothing. Default `true`. Segment's docs discourage email lookups because
-    /// the address lands in request logs; switch this off to look up by id only.
-    pub lookup_by_email: bool,
-    /// The traits to read (the Profile API's `include`); empty reads them all. Default empty.
-    pub include: Vec<String>,
-    /// Traits per Profile API page, 1 to 200. Default 200 (fewest requests).
-    pub page_size: u16,
-    /// Rate of the default in-process limiter on Profile API requests. Default
-    /// [`DEFAULT_PROFILE_REQUESTS_PER_SECOND`]. Lower it when other readers share the space's
-    /// budget, or pass a shared limiter with [`BackfillFlow::with_rate_limiter`].
-    pub profile_requests_per_second: NonZeroU32,
-    /// Trait keys never written back. Default `["unsubscribed"]` (see the module docs).
-    pub protected_traits: BTreeSet<String>,
-    /// How long, in seconds, a claim on a webhook `event_id` lasts. Default 600.
-    pub lease_seconds: u64,
-    /// How the traits become Customer.io attributes (trait renames, denials, timestamp
-    /// conversion). Default [`MappingConfig::default`].
-    pub mapping: MappingConfig,
-}
-
-impl BackfillConfig {
-    /// Checks the settings: a page size of 1–200 and a lease of at least one second.
-    ///
-    /// # Errors
-    ///
-    /// [`BackfillConfigError`] naming the setting.
-    pub fn validate(&self) -> Result<(), BackfillConfigError> {
-        if self.lease_seconds == 0 {
-            return Err(BackfillConfigError::ZeroLease);
-        }
-        TraitsQuery::new()
-            .limit(self.page_size)
-            .map_err(|InvalidLimit(value)| BackfillConfigError::PageSize { value })?;
-        Ok(())
-    }
-}
-
-impl Default for BackfillConfig {
-    fn default() -> Self {
-        Self {
-            lookup_by_email: true,
-            include: Vec::new(),
-            page_size: MAX_TRAITS_LIMIT,
-            profile_requests_per_second: NonZeroU32::new(DEFAULT_PROFILE_REQUESTS_PER_SECOND)
-                .unwrap_or(NonZeroU32::MIN),
-            protected_traits: BTreeSet::from(["unsubscribed".to_owned()]),
-            lease_seconds: 600,
-            mapping: MappingConfig::default(),
-        }
-    }
-}
-
-/// A [`BackfillConfig`] that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackfillConfigError {
-    /// `page_size` is outside 1–200.
-    #[error("`page_size` must be between 1 and {max}, not {value}", max = MAX_TRAITS_LIMIT)]
-    PageSize {
-        /// The configured value.
-        value: u16,
-    },
-    /// `lease_seconds` is 0.
-    #[error("`lease_seconds` must be at least 1")]
-    ZeroLease,
-}
-
-/// The person to backfill, as Customer.io knows them. Blank values count as absent.
-///
-/// Its `Debug` output says which identifiers are present, never their values.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct BackfillPerson {
-    id: Option<String>,
-    email: Option<String>,
-    cio_id: Option<String>,
-}
-
-impl fmt::Debug for BackfillPerson {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BackfillPerson")
-            .field("has_id", &self.id.is_some())
-            .field("has_email", &self.email.is_some())
-            .field("has_cio_id", &self.cio_id.is_some())
-            .finish()
-    }
-}
-
-fn non_blank(value: impl Into<String>) -> Option<String> {
-    let value = value.into();
-    (!value.trim().is_empty()).then_some(value)
-}
-
-impl BackfillPerson {
-    /// Nobody yet; add identifiers with the `with_` methods.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The person's Customer.io `id` (also their Segment `user_id`).
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = non_blank(id);
-        self
-    }
-
-    /// The person's email.
-    pub fn with_email(mut self, email: impl Into<String>) -> Self {
-        self.email = non_blank(email);
-        self
-    }
-
-    /// The person's Customer.io `cio_id`.
-    pub fn with_cio_id(mut self, cio_id: impl Into<String>) -> Self {
-        self.cio_id = non_blank(cio_id);
-        self
-    }
-
-    /// The person a webhook event is about (`data.identifiers`, with its fallbacks).
-    pub fn from_event(event: &ReportingEvent) -> Self {
-        let ids = event.person_identifiers();
-        let mut person = Self::new();
-        if let Some(id) = ids.id {
-            person = person.with_id(id);
-        }
-        if let Some(email) = ids.email {
-            person = person.with_email(email);
-        }
-        if let Some(cio_id) = ids.cio_id {
-            person = person.with_cio_id(cio_id);
-        }
-        person
-    }
-
-    /// How the backfill writes to the person in Customer.io: by `id`, else `cio_id`, else
-    /// `email`.
-    pub fn identifier(&self) -> Option<Identifier> {
-        if let Some(id) = &self.id {
-            Some(Identifier::id(id.as_str()))
-        } else if let Some(cio_id) = &self.cio_id {
-            Some(Identifier::cio_id(cio_id.as_str()))
-        } else {
-            self.email.as_deref().map(Identifier::email)
-        }
-    }
-}
-
-/// The backfill did not finish. See [`AckRule::ack`].
-///
-/// No variant shows a customer id or email.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackfillError {
-    /// The Profile API request failed.
-    #[error("the Profile API lookup failed")]
-    Profile(#[source] ClientError),
-    /// The Profile API's paging went wrong (a cursor that repeats, too many pages).
-    #[error("the Profile API lookup failed: {0}")]
-    Paging(&'static str),
-    /// The lookup id was refused by the Profile client.
-    #[error("the profile lookup id is invalid")]
-    Lookup(#[source] ExternalIdError),
-    /// The rate limiter's store failed.
-    #[error("the Profile API rate limiter failed")]
-    RateLimiter(#[source] StoreError),
-    /// The dedupe store failed.
-    #[error("dedupe step: store failed")]
-    Dedupe(#[source] StoreError),
-    /// Another worker is handling this webhook event.
-    #[error("another worker is handling this webhook event")]
-    InFlight,
-    /// The identify message could not be built from the traits.
-    #[error("the identify message could not be built from the profile")]
-    Message(#[source] segment_model::Error),
-    /// The traits cannot be mapped to Customer.io operations.
-    #[error("the profile could not be mapped to Customer.io operations")]
-    Mapping(#[source] MapError),
-    /// The operations were neither accepted nor dead-lettered.
-    #[error("the Customer.io delivery failed")]
-    Delivery(#[source] DeliverError),
-}
-
-impl AckRule for BackfillError {
-    /// [`Ack::Refuse`] for inputs that can never work and Profile API refusals no retry fixes;
-    /// [`Ack::RetryLater`] for everything that may pass.
-    fn ack(&self) -> Ack {
-        match self {
-            BackfillError::Profile(error) if !error.is_retryable() => Ack::Refuse,
-            BackfillError::Lookup(_) | BackfillError::Message(_) | BackfillError::Mapping(_) => {
-                Ack::Refuse
-            }
-            _ => Ack::RetryLater,
-        }
-    }
-}
-
-impl BackfillError {
-    /// The delay Segment asked for (a `429`'s `Retry-After`), if any.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            BackfillError::Profile(error) => error.retry_after(),
-            _ => None,
-        }
-    }
-}
-
-/// What a [`BackfillFlow`] did so far: one count per way a backfill ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct BackfillStats {
-    /// Backfills Customer.io accepted.
-    pub delivered: u64,
-    /// Webhook events skipped as duplicates.
-    pub duplicates: u64,
-    /// Lookups that found no Segment profile.
-    pub not_found: u64,
-    /// Backfills skipped for another reason.
-    pub skipped: u64,
-    /// Backfills given up to the dead-letter sink.
-    pub dead_lettered: u64,
-    /// Backfills to retry later (Profile API, store or delivery failures).
-    pub retry_later: u64,
-    /// Backfills that can never work (invalid lookup id, unmappable traits).
-    pub unusable: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    delivered: AtomicU64,
-    duplicates: AtomicU64,
-    not_found: AtomicU64,
-    skipped: AtomicU64,
-    dead_lettered: AtomicU64,
-    retry_later: AtomicU64,
-    unusable: AtomicU64,
-}
-
-impl Counters {
-    fn record(&self, result: &Result<Outcome, BackfillError>) {
-        let counter = match result {
-            Ok(Outcome::Delivered) => &self.delivered,
-            Ok(Outcome::Skipped(SkipReason::Duplicate)) => &self.duplicates,
-            Ok(Outcome::Skipped(SkipReason::NotFound)) => &self.not_found,
-            Ok(Outcome::Skipped(_)) => &self.skipped,
-            Ok(Outcome::DeadLettered(_)) => &self.dead_lettered,
-            Err(error) if error.ack() == Ack::RetryLater => &self.retry_later,
-            Err(_) => &self.unusable,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> BackfillStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        BackfillStats {
-            delivered: get(&self.delivered),
-            duplicates: get(&self.duplicates),
-            not_found: get(&self.not_found),
-            skipped: get(&self.skipped),
-            dead_lettered: get(&self.dead_lettered),
-            retry_later: get(&self.retry_later),
-            unusable: get(&self.unusable),
-        }
-    }
-}
+/// The `flow` label of this flow's metrics.
+const FLOW: &str = "backfill";
 
 /// The new-subscriber backfill. See the [module docs](self).
 pub struct BackfillFlow {
@@ -500,9 +233,10 @@ impl BackfillFlow {
     /// Handles a (verified) reporting-webhook event: a `subscribed` metric is backfilled once
     /// per `event_id`; anything else is skipped with [`SkipReason::Filtered`].
     pub async fn on_event(&self, event: &ReportingEvent) -> Result<Outcome, BackfillError> {
+        let started = Instant::now();
         let span = tracing::debug_span!("backfill_event", metric = event.metric.as_str());
         let result = self.on_event_inner(event).instrument(span).await;
-        self.counters.record(&result);
+        self.answered(&result, started);
         result
     }
 
@@ -527,10 +261,17 @@ impl BackfillFlow {
 
     /// Reads `person`'s traits from the Profile API and writes them to Customer.io.
     pub async fn backfill(&self, person: &BackfillPerson) -> Result<Outcome, BackfillError> {
+        let started = Instant::now();
         let span = tracing::debug_span!("backfill");
         let result = self.backfill_inner(person).instrument(span).await;
-        self.counters.record(&result);
+        self.answered(&result, started);
         result
+    }
+
+    /// Counts one answer in the stats and the metrics.
+    fn answered(&self, result: &Result<Outcome, BackfillError>, started: Instant) {
+        self.counters.record(result);
+        record_answer(FLOW, result, started);
     }
 
     async fn backfill_inner(&self, person: &BackfillPerson) -> Result<Outcome, BackfillError> {
@@ -656,19 +397,24 @@ fn identify_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::pipeline::DeliverError;
+
+    #[derive(Debug)]
+    struct NoDeliver;
+
+    #[async_trait::async_trait]
+    impl Deliver for NoDeliver {
+        async fn deliver(
+            &self,
+            _: Vec<customerio_client::track::v2::Operation>,
+            _: &str,
+        ) -> Result<Delivered, DeliverError> {
+            Err(DeliverError::new("not in this test"))
+        }
+    }
 
     #[test]
-    fn config_defaults_and_errors() {
-        let config: BackfillConfig = toml::from_str("").unwrap();
-        assert_eq!(config, BackfillConfig::default());
-        assert!(config.lookup_by_email);
-        assert_eq!(config.page_size, 200);
-        assert_eq!(config.profile_requests_per_second.get(), 100);
-        assert!(config.protected_traits.contains("unsubscribed"));
-        assert!(toml::from_str::<BackfillConfig>("profile_requests_per_second = 0").is_err());
-        assert!(toml::from_str::<BackfillConfig>("lookup_email = true").is_err());
-
+    fn the_flow_refuses_a_configuration_that_cannot_work() {
         let client =
             ProfileClient::builder(segment_model::client::profile::AccessToken::new("t"), "spa")
                 .build()
@@ -694,49 +440,6 @@ mod tests {
         );
     }
 
-    #[derive(Debug)]
-    struct NoDeliver;
-
-    #[async_trait::async_trait]
-    impl Deliver for NoDeliver {
-        async fn deliver(
-            &self,
-            _: Vec<customerio_client::track::v2::Operation>,
-            _: &str,
-        ) -> Result<Delivered, DeliverError> {
-            Err(DeliverError::new("not in this test"))
-        }
-    }
-
-    #[test]
-    fn person_from_event_prefers_id_then_cio_id_then_email_and_hides_values() {
-        let event = ReportingEvent::from_value(json!({
-            "event_id": "E1", "object_type": "customer", "metric": "subscribed",
-            "timestamp": 1, "data": {"identifiers": {"id": "", "email": "ada@example.com",
-            "cio_id": "c1"}}
-        }))
-        .unwrap();
-        let person = BackfillPerson::from_event(&event);
-        assert_eq!(person.identifier(), Some(Identifier::cio_id("c1")));
-        assert_eq!(
-            BackfillPerson::new().with_email("a@b.co").identifier(),
-            Some(Identifier::email("a@b.co"))
-        );
-        assert_eq!(
-            BackfillPerson::new()
-                .with_id("u1")
-                .with_cio_id("c1")
-                .identifier(),
-            Some(Identifier::id("u1"))
-        );
-        assert_eq!(BackfillPerson::new().with_id("  ").identifier(), None);
-        let debug = format!("{person:?}");
-        assert!(
-            !debug.contains("ada@example.com") && !debug.contains("c1"),
-            "{debug}"
-        );
-    }
-
     /// Compile-time lock: the flow's futures are `Send`, so hosts can spawn them.
     fn futures_are_send(flow: &BackfillFlow, event: &ReportingEvent, person: &BackfillPerson) {
         fn send<T: Send>(_: T) {}
@@ -747,16 +450,5 @@ mod tests {
     #[test]
     fn flow_futures_are_send() {
         let _ = futures_are_send;
-    }
-
-    #[test]
-    fn errors_follow_the_one_ack_rule() {
-        assert_eq!(BackfillError::InFlight.ack(), Ack::RetryLater);
-        assert_eq!(BackfillError::Paging("x").ack(), Ack::RetryLater);
-        assert_eq!(
-            BackfillError::Lookup(ExternalIdError::EmptyValue).ack(),
-            Ack::Refuse
-        );
-        assert_eq!(BackfillError::InFlight.retry_after(), None);
     }
 }
