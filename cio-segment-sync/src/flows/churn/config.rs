@@ -1,5 +1,7 @@
 //! The settings of the churn flow: [`ChurnConfig`] and the choices it holds.
 
+use std::time::Duration;
+
 use customerio_client::Identifier;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,6 +20,14 @@ pub const DEFAULT_INACTIVE_DAYS: u32 = 30;
 pub const DEFAULT_MAX_PER_SCAN: usize = 500;
 
 pub(super) const SECONDS_PER_DAY: i64 = 86_400;
+
+/// What [`ChurnConfig::min_activity_ttl`] adds beyond the churn period and the scan interval:
+/// one day.
+pub const ACTIVITY_TTL_MARGIN: Duration = Duration::from_secs(86_400);
+
+fn days(days: u32) -> Duration {
+    Duration::from_secs(u64::from(days) * SECONDS_PER_DAY.unsigned_abs())
+}
 
 /// How the enrolment attribute is cleared on reactivation.
 ///
@@ -88,6 +98,8 @@ impl PersonIdType {
 /// max_per_scan = 500
 /// count_identify = false                 # whether identify calls count as activity
 /// ignored_events = []                    # track event names that are not activity
+/// # activity_ttl_days = 60               # Redis activity records expire after this long
+/// #                                      # (absent: inactive_days + the scan interval + 1 day)
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -118,6 +130,10 @@ pub struct ChurnConfig {
     pub count_identify: bool,
     /// Track event names that are not activity (e.g. events the back-sync writes).
     pub ignored_events: Vec<String>,
+    /// How long, in days, the Redis activity store keeps a person nobody wrote about (see
+    /// [`activity_ttl`](Self::activity_ttl)). Absent: the shortest that works,
+    /// [`min_activity_ttl`](Self::min_activity_ttl). A value shorter than that is refused.
+    pub activity_ttl_days: Option<u32>,
 }
 
 impl Default for ChurnConfig {
@@ -135,6 +151,7 @@ impl Default for ChurnConfig {
             max_per_scan: DEFAULT_MAX_PER_SCAN,
             count_identify: false,
             ignored_events: Vec::new(),
+            activity_ttl_days: None,
         }
     }
 }
@@ -166,6 +183,49 @@ impl ChurnConfig {
             return bad("reactivation_event_name", "is empty");
         }
         Ok(())
+    }
+
+    /// The shortest time-to-live of activity records that works with scans every
+    /// `scan_interval`: [`inactive_days`](Self::inactive_days), plus the interval, plus
+    /// [`ACTIVITY_TTL_MARGIN`].
+    ///
+    /// A person is listed as inactive `inactive_days` after their last activity and the next
+    /// scan comes at most one interval later; the margin covers a scan that failed (Customer.io
+    /// or Redis down for a while) and clock skew between the hosts that stamp activity and
+    /// Redis. A record expiring sooner could vanish before any scan enrolled its person.
+    pub fn min_activity_ttl(&self, scan_interval: Duration) -> Duration {
+        days(self.inactive_days)
+            .saturating_add(scan_interval)
+            .saturating_add(ACTIVITY_TTL_MARGIN)
+    }
+
+    /// The time-to-live of activity records: [`activity_ttl_days`](Self::activity_ttl_days)
+    /// when set, else [`min_activity_ttl`](Self::min_activity_ttl).
+    pub fn activity_ttl(&self, scan_interval: Duration) -> Duration {
+        self.activity_ttl_days
+            .map_or_else(|| self.min_activity_ttl(scan_interval), days)
+    }
+
+    /// Checks [`activity_ttl_days`](Self::activity_ttl_days) against
+    /// [`min_activity_ttl`](Self::min_activity_ttl) for scans every `scan_interval`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChurnError::ActivityTtlTooShort`] naming the shortest number of days that works.
+    pub fn validate_activity_ttl(&self, scan_interval: Duration) -> Result<(), ChurnError> {
+        let Some(days_set) = self.activity_ttl_days else {
+            return Ok(());
+        };
+        let min = self.min_activity_ttl(scan_interval);
+        if days(days_set) >= min {
+            return Ok(());
+        }
+        Err(ChurnError::ActivityTtlTooShort {
+            days: days_set,
+            min_days: min.as_secs().div_ceil(SECONDS_PER_DAY.unsigned_abs()),
+            inactive_days: self.inactive_days,
+            scan_interval_seconds: scan_interval.as_secs(),
+        })
     }
 
     pub(super) fn inactive_seconds(&self) -> i64 {
@@ -207,5 +267,47 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_activity_ttl_is_derived_from_the_period_and_interval_or_checked_against_them() {
+        let interval = Duration::from_secs(900);
+        let config = ChurnConfig::default();
+        let minimum = Duration::from_secs(30 * 86_400 + 900 + 86_400);
+        assert_eq!(config.min_activity_ttl(interval), minimum);
+        assert_eq!(config.activity_ttl(interval), minimum);
+        config.validate_activity_ttl(interval).unwrap();
+
+        let set = |days| ChurnConfig {
+            activity_ttl_days: Some(days),
+            ..ChurnConfig::default()
+        };
+        assert_eq!(
+            set(90).activity_ttl(interval),
+            Duration::from_secs(90 * 86_400)
+        );
+        set(32).validate_activity_ttl(interval).unwrap();
+        let error = set(31).validate_activity_ttl(interval).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "`activity_ttl_days` must be at least 32 (it is 31): `inactive_days` (30) plus the \
+             scan interval (900 s) plus a 1-day margin"
+        );
+        // A minimum of whole days is reachable exactly; zero never is.
+        let day = Duration::from_secs(86_400);
+        set(32).validate_activity_ttl(day).unwrap();
+        assert!(set(31).validate_activity_ttl(day).is_err());
+        assert!(matches!(
+            set(0).validate_activity_ttl(interval),
+            Err(ChurnError::ActivityTtlTooShort { min_days: 32, .. })
+        ));
+        // A huge interval saturates instead of overflowing.
+        assert_eq!(config.min_activity_ttl(Duration::MAX), Duration::MAX);
+        assert_eq!(
+            toml::from_str::<ChurnConfig>("activity_ttl_days = 60")
+                .unwrap()
+                .activity_ttl_days,
+            Some(60)
+        );
     }
 }

@@ -42,6 +42,28 @@
 //! identify updates by that field, so a timestamped clear could be ignored. The dispatcher's
 //! per-person ordering keeps the set and the clear in the order they were submitted.
 //!
+//! # Scheduling, once per interval across replicas
+//!
+//! [`ChurnScanner`] runs the scan every interval for the host (the host runs its
+//! [`run`](ChurnScanner::run) future; the [builder](crate::builder) makes one when `[churn]` is
+//! present). Each interval it takes the [`CHURN_SCAN_LEASE`] from a
+//! [`LeaseStore`](crate::store::LeaseStore): with the Redis lease store shared by N replicas,
+//! the one holding the lease scans and the others skip, so the scan runs once per interval,
+//! not N times. The lease lasts one interval and is renewed while a scan runs; a replica that
+//! dies stops renewing, its lease runs out, and another replica takes over at its next tick.
+//!
+//! # Activity retention
+//!
+//! The Redis activity store can expire people nobody wrote about for a while
+//! (`RedisActivityStore::with_ttl`, feature `redis`; `Stores::redis_for` sets it from the
+//! configuration). The time-to-live must let a scan see
+//! the person inactive first: at least [`inactive_days`](ChurnConfig::inactive_days) plus the
+//! scan interval plus [`ACTIVITY_TTL_MARGIN`] (one day, for a failed scan and clock skew), see
+//! [`ChurnConfig::min_activity_ttl`]; `churn.activity_ttl_days` below that is refused when the
+//! configuration loads. An enrolled person's record lasts that long after their enrolment;
+//! activity after it is a new person's, so no reactivation is sent for it — set
+//! `activity_ttl_days` to how long a returning person should still count as reactivated.
+//!
 //! # Bounded, resumable scans
 //!
 //! A scan looks at most [`ChurnConfig::max_per_scan`] people (oldest activity first) and returns
@@ -95,6 +117,7 @@
 
 mod config;
 mod deliver;
+mod scan;
 
 use std::sync::Arc;
 
@@ -106,10 +129,11 @@ use segment_model::message::MessageKind;
 use serde_json::{Map, Value};
 
 pub use config::{
-    ChurnConfig, ClearWith, DEFAULT_ATTRIBUTE, DEFAULT_EVENT, DEFAULT_INACTIVE_DAYS,
-    DEFAULT_MAX_PER_SCAN, DEFAULT_REACTIVATION_EVENT, PersonIdType,
+    ACTIVITY_TTL_MARGIN, ChurnConfig, ClearWith, DEFAULT_ATTRIBUTE, DEFAULT_EVENT,
+    DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_PER_SCAN, DEFAULT_REACTIVATION_EVENT, PersonIdType,
 };
 pub use deliver::{DeliveryFailure, OperationDeliverer};
+pub use scan::{CHURN_SCAN_LEASE, ChurnScanner, ScanRun, ScanStats, ScanTotals};
 
 use crate::activity::{ActivityStore, Cursor, Inactive};
 use crate::dispatch::OrderingKey;
@@ -128,6 +152,22 @@ pub enum ChurnError {
         field: &'static str,
         /// What is wrong with it.
         problem: &'static str,
+    },
+    /// `activity_ttl_days` is shorter than [`ChurnConfig::min_activity_ttl`]: activity
+    /// records could expire before a scan saw their person inactive.
+    #[error(
+        "`activity_ttl_days` must be at least {min_days} (it is {days}): `inactive_days` \
+         ({inactive_days}) plus the scan interval ({scan_interval_seconds} s) plus a 1-day margin"
+    )]
+    ActivityTtlTooShort {
+        /// The value set.
+        days: u32,
+        /// The shortest value that works.
+        min_days: u64,
+        /// The churn period it was checked against.
+        inactive_days: u32,
+        /// The scan interval it was checked against, in seconds.
+        scan_interval_seconds: u64,
     },
     /// The activity store failed.
     #[error(transparent)]
