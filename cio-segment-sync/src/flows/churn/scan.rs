@@ -355,3 +355,272 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use customerio_client::track::v2::Operation;
+
+    use super::*;
+    use crate::activity::MemoryActivityStore;
+    use crate::dispatch::OrderingKey;
+    use crate::flows::churn::{ChurnConfig, DeliveryFailure, OperationDeliverer};
+    use crate::store::{MemoryLeaseStore, StoreError};
+
+    const DAY: i64 = 86_400;
+    const EVERY: Duration = Duration::from_secs(900);
+
+    /// Accepts everything after `delay` (on tokio's clock) and counts the operations.
+    #[derive(Debug, Default)]
+    struct Slow {
+        delay: Duration,
+        operations: Mutex<usize>,
+    }
+
+    #[async_trait]
+    impl OperationDeliverer for Slow {
+        async fn deliver(
+            &self,
+            ops: Vec<Operation>,
+            _: OrderingKey,
+        ) -> Result<(), DeliveryFailure> {
+            tokio::time::sleep(self.delay).await;
+            *self.operations.lock().unwrap() += ops.len();
+            Ok(())
+        }
+    }
+
+    /// A lease store whose every lease is granted and never renewed, or that is unreachable.
+    #[derive(Debug)]
+    enum Scripted {
+        NeverRenewed,
+        Unreachable,
+    }
+
+    #[async_trait]
+    impl LeaseStore for Scripted {
+        async fn try_acquire(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+            match self {
+                Scripted::NeverRenewed => Ok(true),
+                Scripted::Unreachable => Err(StoreError::Corrupt {
+                    store: "scripted lease store",
+                    message: "unreachable".into(),
+                }),
+            }
+        }
+
+        async fn renew(&self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+
+        async fn release(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+    }
+
+    async fn monitor(
+        people: &[&str],
+        max_per_scan: usize,
+        delay: Duration,
+    ) -> (Arc<ChurnMonitor>, Arc<Slow>) {
+        let deliverer = Arc::new(Slow {
+            delay,
+            ..Slow::default()
+        });
+        let config = ChurnConfig {
+            max_per_scan,
+            ..ChurnConfig::default()
+        };
+        let monitor = ChurnMonitor::new(
+            config,
+            Arc::new(MemoryActivityStore::default()),
+            deliverer.clone(),
+        )
+        .unwrap();
+        for person in people {
+            monitor.record(person, 0).await.unwrap();
+        }
+        (Arc::new(monitor), deliverer)
+    }
+
+    #[tokio::test]
+    async fn the_replica_holding_the_lease_scans_every_page_and_the_other_skips() {
+        let (monitor, deliverer) = monitor(&["a", "b", "c"], 2, Duration::ZERO).await;
+        let leases: Arc<dyn LeaseStore> = Arc::new(MemoryLeaseStore::default());
+        let one = ChurnScanner::new(monitor.clone(), leases.clone(), EVERY).with_holder("one");
+        let two = ChurnScanner::new(monitor, leases.clone(), EVERY).with_holder("two");
+        let now = 40 * DAY;
+        let (first, second) = tokio::join!(one.run_once(now), two.run_once(now));
+        let (first, second) = (first.unwrap(), second.unwrap());
+        let ScanRun::Scanned(totals) = first else {
+            panic!("the first to ask holds the lease: {first:?}");
+        };
+        assert_eq!(second, ScanRun::HeldElsewhere);
+        assert_eq!((totals.pages, totals.enrolled, totals.failed), (2, 3, 0));
+        assert!(!totals.lease_lost);
+        assert_eq!(*deliverer.operations.lock().unwrap(), 6);
+        // The holder keeps the lease for the interval, and takes it again next time.
+        assert!(
+            !leases
+                .try_acquire(CHURN_SCAN_LEASE, "two", EVERY)
+                .await
+                .unwrap()
+        );
+        assert!(
+            matches!(one.run_once(now + 900).await.unwrap(), ScanRun::Scanned(t) if t.enrolled == 0)
+        );
+        assert_eq!(
+            two.run_once(now + 900).await.unwrap(),
+            ScanRun::HeldElsewhere
+        );
+        assert_eq!(
+            one.stats(),
+            ScanStats {
+                scans: 2,
+                enrolled: 3,
+                ..ScanStats::default()
+            }
+        );
+        assert_eq!(
+            two.stats(),
+            ScanStats {
+                skipped: 2,
+                ..ScanStats::default()
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scan_that_loses_its_lease_stops_after_the_page_it_is_on() {
+        // Each delivery takes two thirds of an interval: the renewal at one third finds the
+        // lease gone while the first page is being delivered.
+        let (monitor, deliverer) = monitor(&["a", "b", "c"], 1, EVERY * 2 / 3).await;
+        let scanner = ChurnScanner::new(monitor, Arc::new(Scripted::NeverRenewed), EVERY);
+        let run = scanner.run_once(40 * DAY).await.unwrap();
+        let ScanRun::Scanned(totals) = run else {
+            panic!("{run:?}");
+        };
+        assert_eq!((totals.pages, totals.enrolled), (1, 1));
+        assert!(totals.lease_lost);
+        assert_eq!(*deliverer.operations.lock().unwrap(), 2);
+        assert_eq!(scanner.stats().leases_lost, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_scan_renews_its_lease_so_no_other_replica_takes_it() {
+        let (monitor, _) = monitor(&["a", "b", "c"], 1, EVERY * 2 / 3).await;
+        let leases: Arc<dyn LeaseStore> = Arc::new(MemoryLeaseStore::default());
+        let scanner = ChurnScanner::new(monitor, leases.clone(), EVERY).with_holder("one");
+        let scan = scanner.run_once(40 * DAY);
+        let other = async {
+            // Two intervals in, the three pages (two intervals of delivery) still run.
+            tokio::time::sleep(EVERY * 3 / 2).await;
+            leases
+                .try_acquire(CHURN_SCAN_LEASE, "two", EVERY)
+                .await
+                .unwrap()
+        };
+        let (run, taken) = tokio::join!(scan, other);
+        assert!(!taken, "the lease ran out during the scan");
+        assert!(matches!(run.unwrap(), ScanRun::Scanned(t) if t.pages == 3 && !t.lease_lost));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_lease_store_is_an_error_and_scans_nothing() {
+        let (monitor, deliverer) = monitor(&["a"], 10, Duration::ZERO).await;
+        let scanner = ChurnScanner::new(monitor, Arc::new(Scripted::Unreachable), EVERY);
+        let error = scanner.run_once(40 * DAY).await.unwrap_err();
+        assert!(matches!(error, ChurnError::Store(_)), "{error:?}");
+        assert_eq!(*deliverer.operations.lock().unwrap(), 0);
+        assert_eq!(
+            scanner.stats(),
+            ScanStats {
+                errors: 1,
+                ..ScanStats::default()
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_scans_every_interval_and_hands_the_lease_over_when_stopped() {
+        let (monitor, deliverer) = monitor(&["a"], 10, Duration::ZERO).await;
+        let leases: Arc<dyn LeaseStore> = Arc::new(MemoryLeaseStore::default());
+        let scanner =
+            Arc::new(ChurnScanner::new(monitor, leases.clone(), EVERY).with_holder("one"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn({
+            let scanner = scanner.clone();
+            async move {
+                scanner
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            }
+        });
+        // Nothing at the start; then one scan per interval.
+        tokio::time::sleep(EVERY / 2).await;
+        assert_eq!(scanner.stats().scans, 0);
+        tokio::time::sleep(EVERY * 3).await;
+        assert_eq!(scanner.stats().scans, 3);
+        // The person was old activity on the system clock: enrolled once.
+        assert_eq!(scanner.stats().enrolled, 1);
+        assert_eq!(*deliverer.operations.lock().unwrap(), 2);
+        assert!(
+            !leases
+                .try_acquire(CHURN_SCAN_LEASE, "two", EVERY)
+                .await
+                .unwrap()
+        );
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        assert!(
+            leases
+                .try_acquire(CHURN_SCAN_LEASE, "two", EVERY)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn debug_shows_the_holder_and_the_stats_and_holders_are_unique() {
+        let monitor = Arc::new(
+            ChurnMonitor::new(
+                ChurnConfig::default(),
+                Arc::new(MemoryActivityStore::default()),
+                Arc::new(Slow::default()),
+            )
+            .unwrap(),
+        );
+        let leases: Arc<dyn LeaseStore> = Arc::new(MemoryLeaseStore::default());
+        let one = ChurnScanner::new(monitor.clone(), leases.clone(), EVERY);
+        let two = ChurnScanner::new(monitor, leases, EVERY);
+        assert_ne!(one.holder(), two.holder());
+        assert!(one.holder().starts_with("churn-scanner-"));
+        let debug = format!("{one:?}");
+        assert!(
+            debug.contains(one.holder()) && debug.contains("scans: 0"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn the_scanner_and_its_futures_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let monitor = Arc::new(
+            ChurnMonitor::new(
+                ChurnConfig::default(),
+                Arc::new(MemoryActivityStore::default()),
+                Arc::new(Slow::default()),
+            )
+            .unwrap(),
+        );
+        let scanner = ChurnScanner::new(monitor, Arc::new(MemoryLeaseStore::default()), EVERY);
+        send_sync(&scanner);
+        send(&scanner.run_once(0));
+        send(&scanner.run(std::future::pending::<()>()));
+    }
+}
