@@ -10,7 +10,8 @@
 //!
 //! [`MemoryLeaseStore`] serves one process (every "replica" is in it, so it arbitrates between
 //! tasks); `RedisLeaseStore` (feature `redis`) serves every replica connected to one Redis.
-//! Both pass the conformance suite of [`testing::lease`](crate::testing) (feature `testing`).
+//! Both pass the conformance suite `testing::lease` (`lease_store_conformance!`, feature
+//! `testing`).
 
 use std::collections::HashMap;
 use std::fmt;

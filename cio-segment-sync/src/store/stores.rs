@@ -21,8 +21,10 @@ use crate::store::{LeaseStore, MemoryLeaseStore};
 /// [`Stores::memory`] keeps everything in this process (bounded; right for one worker);
 /// `Stores::redis` (feature `redis`) puts every store and limiter on one Redis, so several
 /// workers on several machines behave as one: a message claimed by one is not sent by another,
-/// identity links written by one are read by all, and the vendors' rate limits hold for all of
-/// them together. Each field is an `Arc<dyn …>`, so a host can replace one store with its own
+/// identity links written by one are read by all, the vendors' rate limits hold for all of
+/// them together, and the churn scan runs on one of them per interval (the lease in
+/// [`Stores::leases`]); `Stores::redis_for` also gives activity records the time-to-live the
+/// churn settings call for. Each field is an `Arc<dyn …>`, so a host can replace one store with its own
 /// implementation (checked with the conformance suites of the `testing` feature).
 ///
 /// ```
@@ -191,5 +193,7 @@ mod tests {
             copy.deduper.claim("m-1", lease).await.unwrap(),
             crate::dedupe::Claim::InFlight
         );
+        assert!(stores.leases.try_acquire("job", "a", lease).await.unwrap());
+        assert!(!copy.leases.try_acquire("job", "b", lease).await.unwrap());
     }
 }
