@@ -6,14 +6,16 @@
 //! back-sync writes into Segment is recognised when it comes back) and one Customer.io
 //! dispatcher for Track v2 operations. It starts nothing: [`SyncBuilder::build`] hands back the
 //! dispatchers' worker futures beside the engine; the host runs them on its runtime
-//! (`tokio::spawn` each) and stops them with [`SyncEngine::shutdown`].
+//! (`tokio::spawn` each) and stops them with [`SyncEngine::shutdown`]. With Redis, build the
+//! stores with `Stores::redis_for(&redis, &config)` so activity records get the time-to-live
+//! the churn settings call for.
 //!
 //! | flow | on when | built from |
 //! |---|---|---|
 //! | triggers, enrichment, deletions | always | `[triggers]` |
 //! | onboarding | `[onboarding]` is present | `[onboarding]` |
 //! | audience → manual segments | `[audience]` is present | `[audience]`; `create_missing` needs [`SyncBuilder::app_client`] |
-//! | churn monitor (activity recorded on delivery) | `[churn]` is present | `[churn]`; the host runs [`ChurnMonitor::scan`] on its schedule |
+//! | churn monitor (activity recorded on delivery) and its scan | `[churn]` is present | `[churn]`, `[server].churn_scan_interval_seconds`; the host runs [`SyncEngine::churn_scanner`]'s [`run`](ChurnScanner::run), which scans on one replica per interval (the lease in [`Stores::leases`]) |
 //! | engagement back-sync | [`SyncBuilder::back_sync`] | `[engagement]` (defaults when absent), `[server].segment_dispatcher` |
 //! | new-subscriber backfill | [`SyncBuilder::backfill`] | `[backfill]` (defaults when absent) |
 //!
@@ -49,7 +51,7 @@ use crate::dispatch::sinks::{CustomerIoBatchSink, ManualSegmentSink, SegmentTrac
 use crate::dispatch::{Dispatcher, DispatcherHandle, Worker};
 use crate::flows::audience::AudienceSync;
 use crate::flows::backfill::{BackfillConfigError, BackfillFlow};
-use crate::flows::churn::{ChurnError, ChurnMonitor};
+use crate::flows::churn::{ChurnError, ChurnMonitor, ChurnScanner};
 use crate::flows::engagement::{EngagementConfigError, EngagementFlow};
 use crate::flows::forget::{ForgetActivity, ForgetMemberships, ForgetProgress};
 use crate::flows::onboarding::{OnboardingConfigError, OnboardingFlow};
@@ -280,6 +282,13 @@ impl SyncBuilder {
                 Some(monitor)
             }
         };
+        let churn_scanner = churn.as_ref().map(|monitor| {
+            Arc::new(ChurnScanner::new(
+                monitor.clone(),
+                stores.leases.clone(),
+                config.server().churn_scan_interval(),
+            ))
+        });
 
         let mut segment = None;
         let engagement = match back_sync {
@@ -330,6 +339,7 @@ impl SyncBuilder {
             engagement,
             backfill,
             churn,
+            churn_scanner,
             resolver,
             loop_guard,
             stores,
@@ -351,8 +361,12 @@ pub struct SyncEngine {
     pub engagement: Option<Arc<EngagementFlow>>,
     /// The new-subscriber backfill, when turned on.
     pub backfill: Option<Arc<BackfillFlow>>,
-    /// The churn monitor, when `[churn]` is present: the host runs its scan.
+    /// The churn monitor, when `[churn]` is present (activity is recorded on delivery).
     pub churn: Option<Arc<ChurnMonitor>>,
+    /// The churn scan every `[server] churn_scan_interval_seconds`, when `[churn]` is present:
+    /// the host runs [`ChurnScanner::run`] (e.g. in a task). It takes the scan lease from
+    /// [`Stores::leases`] each interval, so with Redis one replica scans per interval.
+    pub churn_scanner: Option<Arc<ChurnScanner>>,
     /// The identity resolver every flow shares.
     pub resolver: Arc<dyn IdentityResolver>,
     /// The loop guard every flow shares.

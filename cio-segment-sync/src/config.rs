@@ -95,6 +95,8 @@ pub struct SyncConfig {
 #[non_exhaustive]
 pub struct ServerConfig {
     /// How often the churn scan runs, in seconds (default 900), when `[churn]` is present.
+    /// With Redis, one replica scans per interval (it holds the scan lease for that long); the
+    /// others skip.
     pub churn_scan_interval_seconds: NonZeroU64,
     /// How long `POST /segment` waits for delivery before answering 503 (default 4000 ms).
     pub segment_deadline_ms: NonZeroU64,
@@ -215,6 +217,10 @@ impl SyncConfig {
         }
         if let Some(churn) = &self.churn {
             check("churn", churn.validate())?;
+            check(
+                "churn",
+                churn.validate_activity_ttl(self.server().churn_scan_interval()),
+            )?;
         }
         if let Some(engagement) = &self.engagement {
             check("engagement", engagement.validate())?;
@@ -231,6 +237,17 @@ impl SyncConfig {
     /// The `[server]` settings, or their defaults.
     pub fn server(&self) -> ServerConfig {
         self.server.clone().unwrap_or_default()
+    }
+
+    /// How long the Redis activity store keeps a person nobody wrote about, when `[churn]` is
+    /// present: `churn.activity_ttl_days`, or the shortest that works with
+    /// `[server] churn_scan_interval_seconds`
+    /// ([`ChurnConfig::activity_ttl`]). `None` without `[churn]` (nothing records activity).
+    pub fn activity_ttl(&self) -> Option<Duration> {
+        let interval = self.server().churn_scan_interval();
+        self.churn
+            .as_ref()
+            .map(|churn| churn.activity_ttl(interval))
     }
 }
 

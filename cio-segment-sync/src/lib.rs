@@ -32,10 +32,15 @@
 //!   milestones, churn prevention, audience sync, engagement back-sync, new-subscriber
 //!   backfill, deletion and suppression);
 //! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
+//! - [`store`]: the [`Stores`](store::Stores) bundle every flow shares, and the
+//!   [`LeaseStore`](store::LeaseStore) of named leases with which replicas run a job once per
+//!   interval between them (the churn scan: see [`ChurnScanner`](flows::churn::ChurnScanner));
 //! - `http` (feature `http`): framework-free webhook endpoints for Segment and Customer.io:
 //!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule;
 //! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`;
-//! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
+//! - `redis` (feature `redis`): Redis-backed stores shared by many workers, the scan lease among
+//!   them; activity records expire after a time-to-live derived from the churn settings
+//!   (`Stores::redis_for`; at least the churn period plus the scan interval plus a day);
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
 pub mod activity;

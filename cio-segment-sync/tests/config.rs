@@ -84,6 +84,48 @@ fn a_value_that_parses_but_cannot_work_names_its_key_and_line() {
 }
 
 #[test]
+fn an_activity_ttl_shorter_than_the_period_plus_the_scan_interval_is_refused() {
+    // 30 days + 15 minutes + the 1-day margin: 32 days is the shortest that works.
+    let text = "[churn]\ninactive_days = 30\nactivity_ttl_days = 31\n";
+    match SyncConfig::from_toml_str(text, "sync.toml") {
+        Err(ConfigError::Invalid { key, line, .. }) => {
+            assert_eq!((key.as_str(), line), ("churn.activity_ttl_days", Some(3)));
+        }
+        other => panic!("expected an invalid value, got {other:?}"),
+    }
+    assert_eq!(
+        error(text),
+        "sync.toml, line 3: `churn.activity_ttl_days` must be at least 32 (it is 31): \
+         `inactive_days` (30) plus the scan interval (900 s) plus a 1-day margin"
+    );
+    // The interval counts: a scan every two days needs 33.
+    let slow =
+        "[churn]\nactivity_ttl_days = 32\n\n[server]\nchurn_scan_interval_seconds = 172800\n";
+    assert!(
+        error(slow).starts_with("sync.toml, line 2: `churn.activity_ttl_days` must be at least 33"),
+        "{}",
+        error(slow)
+    );
+    let config =
+        SyncConfig::from_toml_str("[churn]\nactivity_ttl_days = 32\n", "sync.toml").unwrap();
+    assert_eq!(
+        config.activity_ttl(),
+        Some(std::time::Duration::from_secs(32 * 86_400))
+    );
+    // Absent: derived from the period and the interval.
+    let config = SyncConfig::from_toml_str(
+        "[churn]\ninactive_days = 7\n[server]\nchurn_scan_interval_seconds = 60\n",
+        "sync.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        config.activity_ttl(),
+        Some(std::time::Duration::from_secs(8 * 86_400 + 60))
+    );
+    assert_eq!(SyncConfig::default().activity_ttl(), None);
+}
+
+#[test]
 fn an_unreadable_file_names_it() {
     let error = SyncConfig::load(std::path::Path::new("/nonexistent/sync.toml")).unwrap_err();
     assert!(matches!(error, ConfigError::Read { .. }));

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use cio_segment_sync::StoreError;
+use cio_segment_sync::activity::ActivityStore;
 use cio_segment_sync::dedupe::{Claim, Deduper};
 use cio_segment_sync::flows::onboarding::{Advance, ProgressStore};
-use cio_segment_sync::redis::{RedisDeduper, RedisProgressStore};
+use cio_segment_sync::redis::{RedisActivityStore, RedisDeduper, RedisProgressStore};
 use cio_segment_sync::testing::redis_server::TestRedis;
 
 async fn raw(redis: &TestRedis) -> redis::aio::MultiplexedConnection {
@@ -132,4 +133,44 @@ async fn done_keys_outlive_each_sources_retry_window() {
             "{key}: done for {pttl:?}, the source retries for {window:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn v0_1_activity_records_are_read_by_a_store_with_a_ttl_and_kept_until_written() {
+    let redis = TestRedis::start().await;
+    let prefix = redis.config().prefix().to_owned();
+    let mut raw = raw(&redis).await;
+    // What v0.1 wrote: a last-activity hash, the candidates and the enrolled set, no TTL.
+    for (person, at) in [("u-1", 100), ("u-2", 50)] {
+        let _: () = redis::cmd("HSET")
+            .arg(format!("{prefix}activity:last"))
+            .arg(person)
+            .arg(at)
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("ZADD")
+        .arg(format!("{prefix}activity:candidates"))
+        .arg(100)
+        .arg("u-1")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("SADD")
+        .arg(format!("{prefix}activity:enrolled"))
+        .arg("u-2")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    // A v0.2 replica with a very short TTL: the v0.1 records have no write time, so they are
+    // not expired, only written ones are.
+    let store = RedisActivityStore::new(redis.connect().await).with_ttl(Duration::from_millis(1));
+    assert_eq!(store.get("u-1").await.unwrap(), Some((100, false)));
+    assert_eq!(store.get("u-2").await.unwrap(), Some((50, true)));
+    let listed = store.inactive_since(1_000, None, 10).await.unwrap();
+    assert_eq!(listed.people.len(), 1);
+    assert_eq!(listed.people[0].person, "u-1");
+    // Activity after the enrolment is a reactivation, as in v0.1.
+    assert!(store.record("u-2", 60).await.unwrap().reactivated);
 }

@@ -6,11 +6,14 @@
 use std::time::Duration;
 
 use cio_segment_sync::StoreError;
+use cio_segment_sync::activity::ActivityStore;
 use cio_segment_sync::dedupe::{Claim, Deduper};
 use cio_segment_sync::identity::{IdentityKey, IdentityStore};
 use cio_segment_sync::redis::{
-    RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisMembershipStore, RedisProgressStore,
+    RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisLeaseStore, RedisMembershipStore,
+    RedisProgressStore,
 };
+use cio_segment_sync::store::LeaseStore;
 use cio_segment_sync::testing::Guarded;
 use cio_segment_sync::testing::redis_server::TestRedis;
 
@@ -34,6 +37,24 @@ async fn activity() -> Guarded<RedisActivityStore, TestRedis> {
     let guard = TestRedis::start().await;
     Guarded {
         store: RedisActivityStore::new(guard.connect().await),
+        guard,
+    }
+}
+
+/// With a time-to-live far longer than the suite, so nothing expires under it: the suite
+/// checks the scripts behave the same with the expiry bookkeeping on.
+async fn activity_with_ttl() -> Guarded<RedisActivityStore, TestRedis> {
+    let guard = TestRedis::start().await;
+    Guarded {
+        store: RedisActivityStore::new(guard.connect().await).with_ttl(Duration::from_secs(3600)),
+        guard,
+    }
+}
+
+async fn leases() -> Guarded<RedisLeaseStore, TestRedis> {
+    let guard = TestRedis::start().await;
+    Guarded {
+        store: RedisLeaseStore::new(guard.connect().await),
         guard,
     }
 }
@@ -71,6 +92,8 @@ cio_segment_sync::rate_limiter_conformance!(redis_limiter, limiter());
 cio_segment_sync::membership_store_conformance!(redis_membership, membership());
 cio_segment_sync::progress_store_conformance!(redis_progress, progress());
 cio_segment_sync::activity_store_conformance!(redis_activity, activity());
+cio_segment_sync::activity_store_conformance!(redis_activity_with_ttl, activity_with_ttl());
+cio_segment_sync::lease_store_conformance!(redis_lease, leases());
 cio_segment_sync::deduper_conformance!(redis_deduper, deduper());
 cio_segment_sync::identity_store_conformance!(redis_identity, identity());
 
@@ -266,4 +289,129 @@ async fn limiter_on_the_server_clock_grants_a_burst() {
         }
     }
     assert_eq!(granted, 3);
+}
+
+async fn raw(server: &TestRedis) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(server.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn pttl(raw: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(raw).await.unwrap()
+}
+
+#[tokio::test]
+async fn activity_keys_get_the_configured_ttl_at_every_write() {
+    let server = TestRedis::start().await;
+    let prefix = server.config().prefix().to_owned();
+    let ttl = Duration::from_secs(32 * 86_400);
+    let store = RedisActivityStore::new(server.connect().await).with_ttl(ttl);
+    assert_eq!(store.ttl(), Some(ttl));
+    store.record("u-1", 100).await.unwrap();
+    store.record("u-2", 100).await.unwrap();
+    assert!(store.enroll("u-2", 100).await.unwrap());
+    let mut raw = raw(&server).await;
+    let configured = i64::try_from(ttl.as_millis()).unwrap();
+    for key in ["last", "candidates", "enrolled", "touched"] {
+        let left = pttl(&mut raw, &format!("{prefix}activity:{key}")).await;
+        // Set by the last write: positive and within a minute of the configured value.
+        assert!(
+            left > configured - 60_000 && left <= configured,
+            "{key}: PTTL {left} for a TTL of {configured}"
+        );
+    }
+    // Without a TTL the keys persist, and a write under it removes one an earlier setting left.
+    let plain = RedisActivityStore::new(server.connect().await);
+    assert_eq!(plain.ttl(), None);
+    plain.record("u-3", 100).await.unwrap();
+    for key in ["last", "candidates", "enrolled"] {
+        assert_eq!(
+            pttl(&mut raw, &format!("{prefix}activity:{key}")).await,
+            -1,
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_person_not_written_for_the_ttl_is_forgotten_and_others_are_kept() {
+    let server = TestRedis::start().await;
+    let store =
+        RedisActivityStore::new(server.connect().await).with_ttl(Duration::from_millis(300));
+    store.record("gone", 10).await.unwrap();
+    store.record("gone-enrolled", 5).await.unwrap();
+    assert!(store.enroll("gone-enrolled", 5).await.unwrap());
+    // "kept" is written again and again; the two others never: they expire on Redis' clock.
+    // Poll until they are gone (the outcome is asserted, not the time it took).
+    let mut gone = false;
+    for _ in 0..500 {
+        store.record("kept", 20).await.unwrap();
+        if store.get("gone").await.unwrap().is_none()
+            && store.get("gone-enrolled").await.unwrap().is_none()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the records never expired");
+    assert_eq!(store.get("kept").await.unwrap(), Some((20, false)));
+    let listed = store.inactive_since(1_000, None, 10).await.unwrap();
+    let people: Vec<&str> = listed.people.iter().map(|p| p.person.as_str()).collect();
+    assert_eq!(people, ["kept"]);
+    // Coming back after expiry is a new person: not a reactivation.
+    assert!(!store.record("gone-enrolled", 50).await.unwrap().reactivated);
+    assert_eq!(store.get("gone-enrolled").await.unwrap(), Some((50, false)));
+    // Nothing of the expired people is left in any key.
+    let prefix = server.config().prefix().to_owned();
+    let mut raw = raw(&server).await;
+    let enrolled: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("{prefix}activity:enrolled"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(enrolled.is_empty(), "{enrolled:?}");
+    let last: Vec<String> = redis::cmd("HKEYS")
+        .arg(format!("{prefix}activity:last"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let mut last = last;
+    last.sort();
+    assert_eq!(last, ["gone-enrolled", "kept"]);
+}
+
+#[tokio::test]
+async fn leases_live_under_the_prefix_and_expire_on_their_own() {
+    let server = TestRedis::start().await;
+    let prefix = server.config().prefix().to_owned();
+    let one = RedisLeaseStore::new(server.connect().await);
+    let two = RedisLeaseStore::new(server.connect().await);
+    assert!(
+        one.try_acquire("churn-scan", "replica-1", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !two.try_acquire("churn-scan", "replica-2", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let mut raw = raw(&server).await;
+    let holder: String = redis::cmd("GET")
+        .arg(format!("{prefix}lease:churn-scan"))
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(holder, "replica-1");
+    let left = pttl(&mut raw, &format!("{prefix}lease:churn-scan")).await;
+    assert!(left > 0 && left <= 60_000, "PTTL {left}");
+    assert!(one.release("churn-scan", "replica-1").await.unwrap());
+    assert_eq!(
+        pttl(&mut raw, &format!("{prefix}lease:churn-scan")).await,
+        -2
+    );
 }

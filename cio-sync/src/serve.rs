@@ -10,13 +10,14 @@
 //!
 //! The server needs `CIO_SITE_ID` and `CIO_API_KEY` (or `--dry-run`, which sends every
 //! Customer.io request to a local recording server). With `[churn]` in the configuration it
-//! runs the churn scan every `[server] churn_scan_interval_seconds`. On SIGTERM or Ctrl-C it
+//! runs the churn scan every `[server] churn_scan_interval_seconds`; with `REDIS_URL`, replicas
+//! share a lease so that one of them scans per interval, and activity records expire after
+//! `churn.activity_ttl_days` (by default the churn period plus the interval plus a day). On SIGTERM or Ctrl-C it
 //! stops accepting connections, finishes the requests in flight and flushes the dispatchers.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::http::header;
@@ -111,7 +112,6 @@ impl fmt::Debug for ServeOptions {
 pub struct Server {
     router: Router,
     engine: Arc<SyncEngine>,
-    config: SyncConfig,
     dry_run: Option<RecordingServer>,
 }
 
@@ -173,7 +173,9 @@ impl Server {
                 if let Some(prefix) = &server_config.redis_prefix {
                     redis = redis.with_prefix(prefix.as_str());
                 }
-                Stores::redis(&redis).await.map_err(ServeError::Redis)?
+                Stores::redis_for(&redis, &config)
+                    .await
+                    .map_err(ServeError::Redis)?
             }
         };
         let mut builder = SyncBuilder::new(track, config.clone()).stores(stores);
@@ -260,7 +262,6 @@ impl Server {
         Ok(Self {
             router,
             engine,
-            config,
             dry_run,
         })
     }
@@ -292,44 +293,25 @@ impl Server {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let scan = self.engine.churn.clone().map(|monitor| {
-            let every = self.config.server().churn_scan_interval();
+        // The library's scanner: one replica per interval scans (the lease is in the stores).
+        let (stop_scan, scan_stopped) = tokio::sync::oneshot::channel::<()>();
+        let scan = self.engine.churn_scanner.clone().map(|scanner| {
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(every);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-                    let mut cursor = None;
-                    loop {
-                        match monitor.scan(now, cursor.as_ref()).await {
-                            Ok(report) => {
-                                tracing::info!(
-                                    enrolled = report.enrolled,
-                                    "Finished a churn scan page."
-                                );
-                                match report.next {
-                                    Some(next) => cursor = Some(next),
-                                    None => break,
-                                }
-                            }
-                            Err(error) => {
-                                tracing::warn!(error = %error, "A churn scan failed; retrying at the next interval.");
-                                break;
-                            }
-                        }
-                    }
-                }
+                scanner
+                    .run(async {
+                        let _ = scan_stopped.await;
+                    })
+                    .await;
             })
         });
         tracing::info!(address = %listener.local_addr()?, "Serving.");
         let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Stop the scanner and wait for it to hand its lease over.
+        let _ = stop_scan.send(());
         if let Some(scan) = scan {
-            scan.abort();
+            let _ = scan.await;
         }
         tracing::info!("Shutting down: flushing the dispatchers.");
         self.engine.shutdown().await;
@@ -383,6 +365,11 @@ fn status(
             "segments": engine.segments.as_ref().map(|d| dispatcher(d.stats())),
             "segment": engine.segment.as_ref().map(|d| dispatcher(d.stats())),
         },
+        "churn_scan": engine.churn_scanner.as_ref().map(|scanner| {
+            let s = scanner.stats();
+            json!({"scans": s.scans, "skipped": s.skipped, "errors": s.errors,
+                   "leases_lost": s.leases_lost, "enrolled": s.enrolled, "failed": s.failed})
+        }),
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -326,6 +326,16 @@ async fn the_churn_scan_runs_on_its_interval_and_enrols_the_inactive() {
         waited += Duration::from_millis(100);
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The status page counts the scans: this one replica holds the lease every interval.
+    let status: Value = serde_json::from_str(&status_page(base).await).unwrap();
+    let scan = &status["churn_scan"];
+    assert_eq!(scan["enrolled"], 1, "{status}");
+    assert!(scan["scans"].as_u64().unwrap() >= 1, "{status}");
+    assert_eq!(
+        (&scan["skipped"], &scan["errors"]),
+        (&json!(0), &json!(0)),
+        "{status}"
+    );
     serving.stop().await;
     cio.verify().await;
     assert_eq!(cio.received_requests().await.unwrap().len(), 2);

@@ -5,9 +5,9 @@
 //!
 //! - [`triggers`]: behavioural triggers and profile enrichment, Segment → Customer.io;
 //! - [`onboarding`]: onboarding milestones that only ever move a person forwards;
-//! - [`churn`]: churn prevention — activity per person and a scan the host schedules, which
-//!   enrols inactive people into re-engagement (an event and an attribute in Customer.io) and
-//!   notices when they come back;
+//! - [`churn`]: churn prevention — activity per person and a scan every interval (on one
+//!   replica at a time, by a lease), which enrols inactive people into re-engagement (an event
+//!   and an attribute in Customer.io) and notices when they come back;
 //! - [`audience`]: audience sync — Segment Engage audience enter/exit → Customer.io manual
 //!   segment add/remove, newest change first;
 //! - [`engagement`]: engagement back-sync — verified Customer.io reporting webhooks → Segment
@@ -17,8 +17,10 @@
 //! - [`forget`]: deletion and suppression, in Customer.io and in every store of the flows.
 //!
 //! Every flow's configuration is a serde struct with documented defaults, so a host can load
-//! it from TOML. With the `metrics` feature every flow reports its answers under the same
-//! metric names, with a `flow` label ([`metrics`]).
+//! it from TOML. Each Segment-input flow is a folder, `flows/<name>/`: `mod.rs` holds the flow,
+//! `config.rs` its settings and their validation (re-exported from the flow's module). With the
+//! `metrics` feature every flow reports its answers under the same metric names, with a `flow`
+//! label ([`metrics`]).
 
 pub mod audience;
 pub mod backfill;

@@ -3,8 +3,9 @@
 //! Several worker processes on several machines share one state through Redis: dedupe claims
 //! ([`RedisDeduper`]), identity links ([`RedisIdentityStore`]) and last activity
 //! ([`RedisActivityStore`]), onboarding progress ([`RedisProgressStore`]), audience membership, newest change first
-//! ([`RedisMembershipStore`]), and a rate limiter ([`RedisRateLimiter`]) so many workers together
-//! stay within one workspace's limit. Every key lives under a
+//! ([`RedisMembershipStore`]), named leases ([`RedisLeaseStore`]) so that a job such as the churn
+//! scan runs on one replica per interval, and a rate limiter ([`RedisRateLimiter`]) so many
+//! workers together stay within one workspace's limit. Every key lives under a
 //! configurable prefix, everything that can expire has a TTL, and every operation that two
 //! workers could race on runs as one Lua script, so it is atomic on the server.
 //!
@@ -65,6 +66,7 @@ use crate::store::StoreError;
 mod activity;
 mod dedupe;
 mod identity;
+mod lease;
 mod membership;
 mod progress;
 mod rate_limit;
@@ -72,6 +74,7 @@ mod rate_limit;
 pub use activity::RedisActivityStore;
 pub use dedupe::RedisDeduper;
 pub use identity::RedisIdentityStore;
+pub use lease::RedisLeaseStore;
 pub use membership::RedisMembershipStore;
 pub use progress::RedisProgressStore;
 pub use rate_limit::{LimiterClock, RedisRateLimiter};

@@ -1,8 +1,11 @@
-//! State: the error every state store shares (dedupe claims, identity links, activity, …) and
-//! the [`Stores`] bundle the flows share.
+//! State: the error every state store shares (dedupe claims, identity links, activity, …),
+//! the [`Stores`] bundle the flows share, and the named [leases](lease) replicas use to run a
+//! job once between them.
 
+pub mod lease;
 mod stores;
 
+pub use lease::{LeaseStore, MemoryLeaseStore};
 pub use stores::Stores;
 
 use std::error::Error as StdError;

@@ -14,14 +14,17 @@ use crate::flows::onboarding::{MemoryProgressStore, ProgressStore};
 use crate::identity::{IdentityStore, MemoryIdentityStore};
 use crate::loop_guard::{MemoryRecentIds, RecentIds};
 use crate::rate_limit::{GovernorLimiter, RateLimiter};
+use crate::store::{LeaseStore, MemoryLeaseStore};
 
 /// The state every flow shares, and the vendor rate limits every request takes a token from.
 ///
 /// [`Stores::memory`] keeps everything in this process (bounded; right for one worker);
 /// `Stores::redis` (feature `redis`) puts every store and limiter on one Redis, so several
 /// workers on several machines behave as one: a message claimed by one is not sent by another,
-/// identity links written by one are read by all, and the vendors' rate limits hold for all of
-/// them together. Each field is an `Arc<dyn …>`, so a host can replace one store with its own
+/// identity links written by one are read by all, the vendors' rate limits hold for all of
+/// them together, and the churn scan runs on one of them per interval (the lease in
+/// [`Stores::leases`]); `Stores::redis_for` also gives activity records the time-to-live the
+/// churn settings call for. Each field is an `Arc<dyn …>`, so a host can replace one store with its own
 /// implementation (checked with the conformance suites of the `testing` feature).
 ///
 /// ```
@@ -56,6 +59,9 @@ pub struct Stores {
     pub progress: Arc<dyn ProgressStore>,
     /// Audience membership versions per person and audience.
     pub memberships: Arc<dyn MembershipStore>,
+    /// Named leases, so a job that must run once per deployment (the churn scan) runs on one
+    /// worker at a time.
+    pub leases: Arc<dyn LeaseStore>,
     /// Every Customer.io Track API request takes a token here (the documented 1000/s).
     pub track_limiter: Arc<dyn RateLimiter>,
     /// Every Customer.io App API request takes a token here (the documented 10/s, one bucket
@@ -90,6 +96,7 @@ impl Stores {
             recent_ids: Arc::new(MemoryRecentIds::default()),
             progress: Arc::new(MemoryProgressStore::default()),
             memberships: Arc::new(MemoryMembershipStore::default()),
+            leases: Arc::new(MemoryLeaseStore::default()),
             track_limiter: Arc::new(GovernorLimiter::per_second(per_second(
                 TRACK_REQUESTS_PER_SECOND_DOCUMENTED,
             ))),
@@ -104,18 +111,44 @@ impl Stores {
 
     /// Every store on the Redis `config` points at (under its key prefix), and the Track, App
     /// and Segment limiters shared through it, so the rates hold for all workers together.
+    /// Activity records do not expire; [`Stores::redis_for`] gives them the time-to-live the
+    /// churn settings call for.
     ///
     /// # Errors
     ///
     /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) when Redis cannot be reached.
     #[cfg(feature = "redis")]
     pub async fn redis(config: &crate::redis::RedisConfig) -> Result<Self, crate::StoreError> {
+        Self::redis_with(config, None).await
+    }
+
+    /// [`Stores::redis`] for the sync `sync` configures: activity records expire after
+    /// [`SyncConfig::activity_ttl`](crate::config::SyncConfig::activity_ttl) (when `[churn]` is
+    /// present), so people who never come back do not stay in Redis for ever. See
+    /// [`RedisActivityStore`](crate::redis::RedisActivityStore#time-to-live).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) when Redis cannot be reached.
+    #[cfg(feature = "redis")]
+    pub async fn redis_for(
+        config: &crate::redis::RedisConfig,
+        sync: &crate::config::SyncConfig,
+    ) -> Result<Self, crate::StoreError> {
+        Self::redis_with(config, sync.activity_ttl()).await
+    }
+
+    #[cfg(feature = "redis")]
+    async fn redis_with(
+        config: &crate::redis::RedisConfig,
+        activity_ttl: Option<std::time::Duration>,
+    ) -> Result<Self, crate::StoreError> {
         use std::time::Duration;
 
         use crate::loop_guard::RedisRecentIds;
         use crate::redis::{
-            RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisMembershipStore,
-            RedisProgressStore, RedisRateLimiter,
+            RedisActivityStore, RedisDeduper, RedisIdentityStore, RedisLeaseStore,
+            RedisMembershipStore, RedisProgressStore, RedisRateLimiter,
         };
 
         let conn = config.connect().await?;
@@ -127,6 +160,10 @@ impl Stores {
                 Duration::from_secs(1),
             ))
         };
+        let mut activity = RedisActivityStore::new(conn.clone());
+        if let Some(ttl) = activity_ttl {
+            activity = activity.with_ttl(ttl);
+        }
         Ok(Self {
             track_limiter: limiter("track-api", TRACK_REQUESTS_PER_SECOND_DOCUMENTED),
             app_limiter: limiter("app-api", APP_REQUESTS_PER_SECOND),
@@ -134,9 +171,10 @@ impl Stores {
             deduper: Arc::new(RedisDeduper::new(conn.clone())),
             customerio_deduper: Arc::new(RedisDeduper::customerio(conn.clone())),
             identity: Arc::new(RedisIdentityStore::new(conn.clone())),
-            activity: Arc::new(RedisActivityStore::new(conn.clone())),
+            activity: Arc::new(activity),
             recent_ids: Arc::new(RedisRecentIds::new(conn.clone())),
             progress: Arc::new(RedisProgressStore::new(conn.clone())),
+            leases: Arc::new(RedisLeaseStore::new(conn.clone())),
             memberships: Arc::new(RedisMembershipStore::new(conn)),
         })
     }
@@ -186,5 +224,7 @@ mod tests {
             copy.deduper.claim("m-1", lease).await.unwrap(),
             crate::dedupe::Claim::InFlight
         );
+        assert!(stores.leases.try_acquire("job", "a", lease).await.unwrap());
+        assert!(!copy.leases.try_acquire("job", "b", lease).await.unwrap());
     }
 }

@@ -19,6 +19,7 @@
 pub mod activity;
 pub mod dedupe;
 pub mod identity;
+pub mod lease;
 pub mod membership;
 pub mod progress;
 pub mod rate_limit;
@@ -139,6 +140,37 @@ macro_rules! activity_store_conformance {
                     enroll_loses_to_racing_activity,
                     unknown_person_is_not_enrolled,
                     forget_removes_the_person,
+                ]
+            );
+        }
+    };
+}
+
+/// Generates the [`LeaseStore`](crate::store::LeaseStore) conformance suite as a module
+/// `$name` holding one test per case. Some cases wait (in real time) for a short lease to
+/// expire.
+#[macro_export]
+macro_rules! lease_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::lease,
+                [
+                    free_lease_is_acquired,
+                    held_lease_is_refused_to_others,
+                    holder_acquires_again_and_extends,
+                    released_lease_is_free,
+                    release_by_another_holder_changes_nothing,
+                    expired_lease_is_taken_over,
+                    renewal_extends_the_lease,
+                    renewal_is_for_the_holder_only,
+                    stale_holder_cannot_touch_the_new_lease,
+                    names_are_independent,
+                    concurrent_acquisitions_have_one_winner,
                 ]
             );
         }
@@ -401,6 +433,35 @@ where
 
     async fn forget(&self, person: &str) -> Result<bool, crate::StoreError> {
         self.store.forget(person).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::store::LeaseStore for Guarded<S, G>
+where
+    S: crate::store::LeaseStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn try_acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, crate::StoreError> {
+        self.store.try_acquire(name, holder, ttl).await
+    }
+
+    async fn renew(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, crate::StoreError> {
+        self.store.renew(name, holder, ttl).await
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<bool, crate::StoreError> {
+        self.store.release(name, holder).await
     }
 }
 

@@ -77,6 +77,7 @@
 //! # Ok(()) }
 //! ```
 
+mod config;
 mod memory;
 mod store;
 
@@ -94,8 +95,8 @@ use customerio_client::track::v1::SegmentIdType;
 use customerio_client::track::v2::{Operation, PersonIdentify};
 use segment_model::Message;
 use segment_model::audience::{AudienceChange, AudienceError, AudienceOptions, Membership};
-use serde::{Deserialize, Serialize};
 
+pub use config::{AudienceConfig, AudienceIdType};
 pub use memory::{MemoryMembershipConfig, MemoryMembershipStore};
 pub use store::{MembershipChange, MembershipStore};
 
@@ -109,73 +110,6 @@ use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
 use crate::pipeline::{Guards, Pipeline, PipelineConfig, PipelineError};
 use crate::rate_limit::{GovernorLimiter, RateLimiter, RateLimiterExt};
 use crate::store::StoreError;
-
-/// How the person is identified to Customer.io's segment membership calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AudienceIdType {
-    /// The Segment `userId`, sent as `id_type=id` (the default).
-    #[default]
-    UserId,
-    /// The profile's email (`traits.email` / `context.traits.email`), sent as
-    /// `id_type=email`.
-    Email,
-}
-
-/// Settings of an [`AudienceSync`], loadable from TOML (every field has a default):
-///
-/// ```toml
-/// id_type = "user_id"            # or "email"
-/// create_missing = false         # create a manual segment for an unknown audience key
-/// reuse_existing_by_name = true  # before creating, look for a segment of that name
-/// segment_name_prefix = ""       # created segments are named prefix + audience key
-/// write_attribute = false        # also set `<audience_key>: true|false` on the person
-/// entered_event = "Audience Entered"
-/// exited_event = "Audience Exited"
-///
-/// [segments]                     # audience key → Customer.io manual segment id
-/// churn_risk_high = 7
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct AudienceConfig {
-    /// Audience key → manual segment id.
-    pub segments: BTreeMap<String, u64>,
-    /// How the person is identified.
-    pub id_type: AudienceIdType,
-    /// Whether an audience key missing from `segments` gets a manual segment created through
-    /// the App API (needs [`AudienceSync::with_app_client`]).
-    pub create_missing: bool,
-    /// Whether, before creating, the workspace's segments are listed and a manual segment with
-    /// the same name is used instead.
-    pub reuse_existing_by_name: bool,
-    /// Prefix of created segments' names (the rest is the audience key).
-    pub segment_name_prefix: String,
-    /// Whether to also write the boolean attribute `<audience_key>` (needs
-    /// [`AudienceSync::with_attribute_dispatcher`]).
-    pub write_attribute: bool,
-    /// Name of the track event sent on entry.
-    pub entered_event: String,
-    /// Name of the track event sent on exit.
-    pub exited_event: String,
-}
-
-impl Default for AudienceConfig {
-    fn default() -> Self {
-        let options = AudienceOptions::default();
-        Self {
-            segments: BTreeMap::new(),
-            id_type: AudienceIdType::default(),
-            create_missing: false,
-            reuse_existing_by_name: true,
-            segment_name_prefix: String::new(),
-            write_attribute: false,
-            entered_event: options.entered_event,
-            exited_event: options.exited_event,
-        }
-    }
-}
 
 /// What went wrong. Never names a person.
 #[derive(Debug, thiserror::Error)]
@@ -606,7 +540,7 @@ mod tests {
         }
     }
 
-    impl<T: Serialize + Clone + Send + Sync + 'static> Sink for Recording<T> {
+    impl<T: serde::Serialize + Clone + Send + Sync + 'static> Sink for Recording<T> {
         type Item = T;
         type Partition = ();
         type Error = Never;
@@ -937,25 +871,5 @@ mod tests {
         let message = change("u1", "vip", true, 1, "m1");
         send(&sync.handle(&message));
         send(&sync.known_segments());
-    }
-
-    #[test]
-    fn config_loads_from_toml() {
-        let config: AudienceConfig = toml::from_str(
-            r#"
-            id_type = "email"
-            create_missing = true
-            segment_name_prefix = "Engage: "
-            [segments]
-            vip = 7
-            "#,
-        )
-        .unwrap();
-        assert_eq!(config.id_type, AudienceIdType::Email);
-        assert_eq!(config.segments, BTreeMap::from([("vip".to_owned(), 7)]));
-        assert!(config.reuse_existing_by_name);
-        assert_eq!(config.entered_event, "Audience Entered");
-        assert!(toml::from_str::<AudienceConfig>("segmentz = 1").is_err());
-        assert!(toml::from_str::<AudienceConfig>("[segments]\nvip = \"seven\"").is_err());
     }
 }

@@ -42,6 +42,28 @@
 //! identify updates by that field, so a timestamped clear could be ignored. The dispatcher's
 //! per-person ordering keeps the set and the clear in the order they were submitted.
 //!
+//! # Scheduling, once per interval across replicas
+//!
+//! [`ChurnScanner`] runs the scan every interval for the host (the host runs its
+//! [`run`](ChurnScanner::run) future; the [builder](crate::builder) makes one when `[churn]` is
+//! present). Each interval it takes the [`CHURN_SCAN_LEASE`] from a
+//! [`LeaseStore`](crate::store::LeaseStore): with the Redis lease store shared by N replicas,
+//! the one holding the lease scans and the others skip, so the scan runs once per interval,
+//! not N times. The lease lasts one interval and is renewed while a scan runs; a replica that
+//! dies stops renewing, its lease runs out, and another replica takes over at its next tick.
+//!
+//! # Activity retention
+//!
+//! The Redis activity store can expire people nobody wrote about for a while
+//! (`RedisActivityStore::with_ttl`, feature `redis`; `Stores::redis_for` sets it from the
+//! configuration). The time-to-live must let a scan see
+//! the person inactive first: at least [`inactive_days`](ChurnConfig::inactive_days) plus the
+//! scan interval plus [`ACTIVITY_TTL_MARGIN`] (one day, for a failed scan and clock skew), see
+//! [`ChurnConfig::min_activity_ttl`]; `churn.activity_ttl_days` below that is refused when the
+//! configuration loads. An enrolled person's record lasts that long after their enrolment;
+//! activity after it is a new person's, so no reactivation is sent for it — set
+//! `activity_ttl_days` to how long a returning person should still count as reactivated.
+//!
 //! # Bounded, resumable scans
 //!
 //! A scan looks at most [`ChurnConfig::max_per_scan`] people (oldest activity first) and returns
@@ -93,265 +115,31 @@
 //! # }
 //! ```
 
-use std::fmt;
+mod config;
+mod deliver;
+mod scan;
+
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use customerio_client::Identifier;
 use customerio_client::event_id::event_id;
 use customerio_client::track::v2::{Operation, PersonEvent, PersonIdentify};
 use futures::future::join_all;
 use segment_model::Message;
 use segment_model::message::MessageKind;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use config::{
+    ACTIVITY_TTL_MARGIN, ChurnConfig, ClearWith, DEFAULT_ATTRIBUTE, DEFAULT_EVENT,
+    DEFAULT_INACTIVE_DAYS, DEFAULT_MAX_PER_SCAN, DEFAULT_REACTIVATION_EVENT, PersonIdType,
+};
+pub use deliver::{DeliveryFailure, OperationDeliverer};
+pub use scan::{CHURN_SCAN_LEASE, ChurnScanner, ScanRun, ScanStats, ScanTotals};
+
 use crate::activity::{ActivityStore, Cursor, Inactive};
-use crate::dispatch::{Delivery, DispatcherHandle, OrderingKey, Sink};
+use crate::dispatch::OrderingKey;
 use crate::identity::{SkipReason, Target};
 use crate::store::StoreError;
-
-/// Default name of the enrolment event.
-pub const DEFAULT_EVENT: &str = "churn_risk";
-/// Default name of the enrolment attribute.
-pub const DEFAULT_ATTRIBUTE: &str = "churn_risk_since";
-/// Default name of the reactivation event.
-pub const DEFAULT_REACTIVATION_EVENT: &str = "churn_reactivated";
-/// Default inactivity period, in days.
-pub const DEFAULT_INACTIVE_DAYS: u32 = 30;
-/// Default bound on the people one scan looks at.
-pub const DEFAULT_MAX_PER_SCAN: usize = 500;
-
-const SECONDS_PER_DAY: i64 = 86_400;
-
-/// How the enrolment attribute is cleared on reactivation.
-///
-/// Customer.io documents `null` and `""` as removing an attribute of objects and relationships;
-/// for people the same convention is unconfirmed, hence the choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ClearWith {
-    /// Send the attribute as the empty string `""` (the default).
-    #[default]
-    EmptyString,
-    /// Send the attribute as JSON `null`.
-    Null,
-}
-
-impl ClearWith {
-    fn value(self) -> Value {
-        match self {
-            ClearWith::EmptyString => Value::String(String::new()),
-            ClearWith::Null => Value::Null,
-        }
-    }
-}
-
-/// Which Customer.io identifier the monitor's person strings are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PersonIdType {
-    /// The workspace's own person `id` (the Segment userId, usually). The default.
-    #[default]
-    Id,
-    /// The email address.
-    Email,
-    /// Customer.io's `cio_id`.
-    CioId,
-}
-
-impl PersonIdType {
-    fn identifier(self, person: &str) -> Identifier {
-        match self {
-            PersonIdType::Id => Identifier::id(person),
-            PersonIdType::Email => Identifier::email(person),
-            PersonIdType::CioId => Identifier::cio_id(person),
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            PersonIdType::Id => "id",
-            PersonIdType::Email => "email",
-            PersonIdType::CioId => "cio_id",
-        }
-    }
-}
-
-/// Settings of a [`ChurnMonitor`], loadable from TOML (every field has a default):
-///
-/// ```toml
-/// inactive_days = 30                     # enrol after this many days without activity
-/// person_id_type = "id"                  # "id" | "email" | "cio_id"
-/// send_event = true
-/// event_name = "churn_risk"
-/// set_attribute = true
-/// attribute = "churn_risk_since"
-/// send_reactivation_event = true
-/// reactivation_event_name = "churn_reactivated"
-/// clear_attribute_with = "empty_string"  # or "null"
-/// max_per_scan = 500
-/// count_identify = false                 # whether identify calls count as activity
-/// ignored_events = []                    # track event names that are not activity
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ChurnConfig {
-    /// Days without activity after which a person is enrolled (at least 1).
-    pub inactive_days: u32,
-    /// Which Customer.io identifier the person strings are.
-    pub person_id_type: PersonIdType,
-    /// Whether enrolment sends an event.
-    pub send_event: bool,
-    /// The enrolment event's name.
-    pub event_name: String,
-    /// Whether enrolment sets an attribute.
-    pub set_attribute: bool,
-    /// The enrolment attribute's name.
-    pub attribute: String,
-    /// Whether reactivation sends an event.
-    pub send_reactivation_event: bool,
-    /// The reactivation event's name.
-    pub reactivation_event_name: String,
-    /// How reactivation clears the attribute.
-    pub clear_attribute_with: ClearWith,
-    /// Most people one [`ChurnMonitor::scan`] call looks at (at least 1).
-    pub max_per_scan: usize,
-    /// Whether a Segment `identify` counts as activity in [`ChurnMonitor::observe`] (track,
-    /// page and screen always do; group and alias never do).
-    pub count_identify: bool,
-    /// Track event names that are not activity (e.g. events the back-sync writes).
-    pub ignored_events: Vec<String>,
-}
-
-impl Default for ChurnConfig {
-    fn default() -> Self {
-        Self {
-            inactive_days: DEFAULT_INACTIVE_DAYS,
-            person_id_type: PersonIdType::default(),
-            send_event: true,
-            event_name: DEFAULT_EVENT.to_owned(),
-            set_attribute: true,
-            attribute: DEFAULT_ATTRIBUTE.to_owned(),
-            send_reactivation_event: true,
-            reactivation_event_name: DEFAULT_REACTIVATION_EVENT.to_owned(),
-            clear_attribute_with: ClearWith::default(),
-            max_per_scan: DEFAULT_MAX_PER_SCAN,
-            count_identify: false,
-            ignored_events: Vec::new(),
-        }
-    }
-}
-
-impl ChurnConfig {
-    /// Checks the settings: a period and a scan bound of at least 1, non-empty names, and at
-    /// least one of the event and the attribute enabled.
-    pub fn validate(&self) -> Result<(), ChurnError> {
-        let bad = |field, problem| Err(ChurnError::Config { field, problem });
-        if self.inactive_days == 0 {
-            return bad("inactive_days", "must be at least 1");
-        }
-        if self.max_per_scan == 0 {
-            return bad("max_per_scan", "must be at least 1");
-        }
-        if !self.send_event && !self.set_attribute {
-            return bad(
-                "send_event",
-                "and set_attribute are both false: enrolment would write nothing",
-            );
-        }
-        if self.send_event && self.event_name.trim().is_empty() {
-            return bad("event_name", "is empty");
-        }
-        if self.set_attribute && self.attribute.trim().is_empty() {
-            return bad("attribute", "is empty");
-        }
-        if self.send_reactivation_event && self.reactivation_event_name.trim().is_empty() {
-            return bad("reactivation_event_name", "is empty");
-        }
-        Ok(())
-    }
-
-    fn inactive_seconds(&self) -> i64 {
-        i64::from(self.inactive_days) * SECONDS_PER_DAY
-    }
-}
-
-/// Why operations about a person were not delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DeliveryFailure {
-    /// The dispatcher refused the operation at submit (closed, too large, not encodable).
-    #[error("the dispatcher refused the operation: {0}")]
-    NotAccepted(String),
-    /// The dispatcher gave the operation up to its dead-letter sink.
-    #[error("the operation was dead-lettered ({0})")]
-    DeadLettered(&'static str),
-    /// The dispatcher dropped the operation unresolved (its worker stopped).
-    #[error("the dispatcher dropped the operation without delivering it")]
-    Dropped,
-    /// The dispatcher stopped retrying a failure that may pass (Customer.io down for longer
-    /// than the retry policy); the next scan tries the person again.
-    #[error("the delivery engine stopped retrying a failure that may pass")]
-    RetryLater,
-}
-
-/// Delivers Customer.io operations about one person and says whether every one was accepted.
-///
-/// The Customer.io dispatcher handle implements it (submitting each operation with the
-/// person's ordering key and waiting for the completions); tests use a fake.
-#[async_trait]
-pub trait OperationDeliverer: fmt::Debug + Send + Sync + 'static {
-    /// Delivers `operations` in order under `key`. `Ok` only once the server accepted all of
-    /// them.
-    async fn deliver(
-        &self,
-        operations: Vec<Operation>,
-        key: OrderingKey,
-    ) -> Result<(), DeliveryFailure>;
-}
-
-#[async_trait]
-impl<T: OperationDeliverer + ?Sized> OperationDeliverer for Arc<T> {
-    async fn deliver(
-        &self,
-        operations: Vec<Operation>,
-        key: OrderingKey,
-    ) -> Result<(), DeliveryFailure> {
-        (**self).deliver(operations, key).await
-    }
-}
-
-#[async_trait]
-impl<S: Sink<Item = Operation>> OperationDeliverer for DispatcherHandle<S> {
-    async fn deliver(
-        &self,
-        operations: Vec<Operation>,
-        key: OrderingKey,
-    ) -> Result<(), DeliveryFailure> {
-        // Submit everything first so the operations share a request, then wait for each.
-        let mut completions = Vec::with_capacity(operations.len());
-        for operation in operations {
-            let completion = self
-                .submit(operation, Some(key))
-                .await
-                .map_err(|err| DeliveryFailure::NotAccepted(err.to_string()))?;
-            completions.push(completion);
-        }
-        for completion in completions {
-            match completion.await {
-                Ok(Delivery::Delivered { .. }) => {}
-                Ok(Delivery::DeadLettered { reason, .. }) => {
-                    return Err(DeliveryFailure::DeadLettered(reason.label()));
-                }
-                Ok(Delivery::RetryLater { .. }) => return Err(DeliveryFailure::RetryLater),
-                Err(_) => return Err(DeliveryFailure::Dropped),
-            }
-        }
-        Ok(())
-    }
-}
+use config::SECONDS_PER_DAY;
 
 /// What went wrong in the churn flow. Never names a person.
 #[derive(Debug, thiserror::Error)]
@@ -364,6 +152,22 @@ pub enum ChurnError {
         field: &'static str,
         /// What is wrong with it.
         problem: &'static str,
+    },
+    /// `activity_ttl_days` is shorter than [`ChurnConfig::min_activity_ttl`]: activity
+    /// records could expire before a scan saw their person inactive.
+    #[error(
+        "`activity_ttl_days` must be at least {min_days} (it is {days}): `inactive_days` \
+         ({inactive_days}) plus the scan interval ({scan_interval_seconds} s) plus a 1-day margin"
+    )]
+    ActivityTtlTooShort {
+        /// The value set.
+        days: u32,
+        /// The shortest value that works.
+        min_days: u64,
+        /// The churn period it was checked against.
+        inactive_days: u32,
+        /// The scan interval it was checked against, in seconds.
+        scan_interval_seconds: u64,
     },
     /// The activity store failed.
     #[error(transparent)]
@@ -700,6 +504,8 @@ mod tests {
     use std::collections::HashSet;
     use std::sync::Mutex;
 
+    use async_trait::async_trait;
+    use customerio_client::Identifier;
     use serde_json::json;
 
     use super::*;
@@ -1012,37 +818,5 @@ mod tests {
         send(&monitor.scan(0, None));
         send(&monitor.record("u", 0));
         send(&monitor.observe(&message, &target, 0));
-    }
-
-    #[test]
-    fn config_loads_from_toml_and_validates() {
-        let config: ChurnConfig = toml::from_str(
-            r#"
-            inactive_days = 7
-            person_id_type = "email"
-            event_name = "at_risk"
-            clear_attribute_with = "null"
-            max_per_scan = 10
-            "#,
-        )
-        .unwrap();
-        assert_eq!(config.inactive_days, 7);
-        assert_eq!(config.person_id_type, PersonIdType::Email);
-        assert_eq!(config.clear_attribute_with, ClearWith::Null);
-        assert_eq!(config.attribute, DEFAULT_ATTRIBUTE);
-        config.validate().unwrap();
-        assert!(toml::from_str::<ChurnConfig>("inactive_dayz = 7").is_err());
-        for (bad, field) in [
-            ("inactive_days = 0", "inactive_days"),
-            ("max_per_scan = 0", "max_per_scan"),
-            ("event_name = ' '", "event_name"),
-            ("send_event = false\nset_attribute = false", "send_event"),
-        ] {
-            let config: ChurnConfig = toml::from_str(bad).unwrap();
-            match config.validate() {
-                Err(ChurnError::Config { field: f, .. }) => assert_eq!(f, field, "{bad}"),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
     }
 }

@@ -31,6 +31,8 @@
 //! ([`SegmentToCustomerIo`](super::triggers::SegmentToCustomerIo)) uses it too when given
 //! stores to forget in, so deletions that arrive on the main stream clean up the same way.
 
+mod config;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +42,8 @@ use customerio_client::Identifier;
 use customerio_client::track::v2::{Operation, PersonOperation, PersonRef};
 use segment_model::Message;
 use segment_model::spec::LifecycleEvent;
+
+pub use config::ForgetAction;
 
 use super::audience::MembershipStore;
 use super::onboarding::ProgressStore;
@@ -52,16 +56,6 @@ use crate::pipeline::{
     Deliver, DeliverError, Delivered, Outcome, Pipeline, PipelineError, SyncPipeline, ordering_key,
 };
 use crate::store::StoreError;
-
-/// What Customer.io is asked to do with a forgotten person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ForgetAction {
-    /// Delete the person (v2 person `delete`).
-    Delete,
-    /// Delete the person and keep their identifiers from coming back (v2 person `suppress`).
-    Suppress,
-}
 
 /// Whether `message` asks for a person to be forgotten, and how: a `delete` message or a
 /// `User Deleted` track is [`ForgetAction::Delete`], a `User Suppressed` track is

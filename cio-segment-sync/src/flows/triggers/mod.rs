@@ -60,170 +60,28 @@
 //! # }
 //! ```
 
+mod config;
+
 use std::fmt;
-use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
 use customerio_client::TrackClient;
 use segment_model::{Batch, BatchItemError, Message};
-use serde::{Deserialize, Serialize};
+
+pub use config::{DispatcherSettings, ResolverSettings, TriggersConfig};
 
 use super::forget::{Forget, ForgettingResolver};
 use crate::dead_letter::{DeadLetterSink, MemoryDeadLetters};
 use crate::dedupe::Deduper;
 use crate::dispatch::sinks::CustomerIoBatchSink;
-use crate::dispatch::{Dispatcher, DispatcherConfig, DispatcherHandle, RetryPolicy, Worker};
-use crate::identity::{
-    IdentityResolver, IdentityStore, MemoryIdentityStore, ResolverConfig, StoreResolver,
-};
+use crate::dispatch::{Dispatcher, DispatcherHandle, Worker};
+use crate::identity::{IdentityResolver, IdentityStore, MemoryIdentityStore, StoreResolver};
 use crate::loop_guard::LoopGuard;
-use crate::mapping::MappingConfig;
 use crate::pipeline::{
     ConfigMapper, DispatchDeliver, Outcome, Pipeline, PipelineError, SyncPipeline,
 };
 use crate::rate_limit::{GovernorLimiter, RateLimiter};
-
-/// Settings of the default identity resolver, loadable from TOML (see [`ResolverConfig`] for
-/// what each does; the defaults are the same).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ResolverSettings {
-    /// [`ResolverConfig::allow_anonymous`]. Default `true`.
-    pub allow_anonymous: bool,
-    /// [`ResolverConfig::email_user_ids_as_email`]. Default `true`.
-    pub email_user_ids_as_email: bool,
-    /// [`ResolverConfig::link_from_events`]. Default `false`.
-    pub link_from_events: bool,
-}
-
-impl Default for ResolverSettings {
-    fn default() -> Self {
-        Self::from(ResolverConfig::default())
-    }
-}
-
-impl From<ResolverConfig> for ResolverSettings {
-    fn from(config: ResolverConfig) -> Self {
-        Self {
-            allow_anonymous: config.allow_anonymous,
-            email_user_ids_as_email: config.email_user_ids_as_email,
-            link_from_events: config.link_from_events,
-        }
-    }
-}
-
-impl From<ResolverSettings> for ResolverConfig {
-    fn from(settings: ResolverSettings) -> Self {
-        ResolverConfig::default()
-            .with_allow_anonymous(settings.allow_anonymous)
-            .with_email_user_ids_as_email(settings.email_user_ids_as_email)
-            .with_link_from_events(settings.link_from_events)
-    }
-}
-
-/// Dispatcher settings, loadable from TOML. Absent optional values keep the dispatcher's (or
-/// the sink's) defaults; see [`DispatcherConfig`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct DispatcherSettings {
-    /// Items accepted and not yet resolved before `submit` waits. Default 10 000; 0 is refused.
-    pub queue_capacity: NonZeroUsize,
-    /// Requests in flight at once. Default 4; 0 is refused.
-    pub concurrency: NonZeroUsize,
-    /// Timeout of one attempt, in milliseconds. Default 10 000; 0 is refused.
-    pub attempt_timeout_ms: NonZeroU64,
-    /// How long a partial batch waits for more items, in milliseconds. Default: the sink's.
-    pub linger_ms: Option<u64>,
-    /// Most operations per request (never above the sink's limit). Default: the sink's; 0 is
-    /// refused.
-    pub max_items: Option<NonZeroUsize>,
-    /// Most attempts per request, the first included. Default: [`RetryPolicy::default`]'s; 0
-    /// is refused.
-    pub max_attempts: Option<NonZeroU32>,
-    /// First retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
-    pub initial_backoff_ms: Option<u64>,
-    /// Longest retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
-    pub max_backoff_ms: Option<u64>,
-}
-
-impl Default for DispatcherSettings {
-    fn default() -> Self {
-        Self {
-            queue_capacity: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
-            concurrency: NonZeroUsize::new(4).unwrap_or(NonZeroUsize::MIN),
-            attempt_timeout_ms: NonZeroU64::new(10_000).unwrap_or(NonZeroU64::MIN),
-            linger_ms: None,
-            max_items: None,
-            max_attempts: None,
-            initial_backoff_ms: None,
-            max_backoff_ms: None,
-        }
-    }
-}
-
-impl DispatcherSettings {
-    /// The [`DispatcherConfig`] these settings describe.
-    pub fn to_config(&self) -> DispatcherConfig {
-        let mut retry = RetryPolicy::default();
-        if let Some(attempts) = self.max_attempts {
-            retry = retry.with_max_attempts(attempts.get());
-        }
-        if let Some(ms) = self.initial_backoff_ms {
-            retry = retry.with_initial_backoff(Duration::from_millis(ms));
-        }
-        if let Some(ms) = self.max_backoff_ms {
-            retry = retry.with_max_backoff(Duration::from_millis(ms));
-        }
-        let mut config = DispatcherConfig::default()
-            .with_queue_capacity(self.queue_capacity)
-            .with_concurrency(self.concurrency)
-            .with_attempt_timeout(Duration::from_millis(self.attempt_timeout_ms.get()))
-            .with_retry(retry);
-        if let Some(ms) = self.linger_ms {
-            config = config.with_linger(Duration::from_millis(ms));
-        }
-        if let Some(max) = self.max_items {
-            config = config.with_max_items(max);
-        }
-        config
-    }
-}
-
-/// Settings of [`SegmentToCustomerIo`], loadable from TOML or JSON. Every key has a default
-/// (see the [module docs](self)); unknown keys are refused.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct TriggersConfig {
-    /// How messages become Customer.io operations.
-    pub mapping: MappingConfig,
-    /// The default identity resolver's rules (unused when a resolver is given to the builder).
-    pub resolver: ResolverSettings,
-    /// The dispatcher.
-    pub dispatcher: DispatcherSettings,
-    /// How long a claimed messageId is held, in seconds: longer than the slowest delivery,
-    /// retries included (a shorter lease lets a redelivery through while the first is still
-    /// being sent). Default 600.
-    pub lease_seconds: u64,
-    /// People processed at once in a batch. Default 16; 0 is refused.
-    pub batch_concurrency: NonZeroUsize,
-}
-
-impl Default for TriggersConfig {
-    fn default() -> Self {
-        Self {
-            mapping: MappingConfig::default(),
-            resolver: ResolverSettings::default(),
-            dispatcher: DispatcherSettings::default(),
-            lease_seconds: 600,
-            batch_concurrency: NonZeroUsize::new(crate::pipeline::DEFAULT_BATCH_CONCURRENCY)
-                .unwrap_or(NonZeroUsize::MIN),
-        }
-    }
-}
 
 /// A message handed over as bytes could not be processed. Carries no customer data.
 #[derive(Debug, thiserror::Error)]
@@ -482,55 +340,4 @@ fn default_track_limiter() -> Arc<dyn RateLimiter> {
         std::num::NonZeroU32::new(customerio_client::limits::TRACK_REQUESTS_PER_SECOND_FAIR_USE)
             .unwrap_or(std::num::NonZeroU32::MIN);
     Arc::new(GovernorLimiter::per_second(rate))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_loads_from_toml_with_defaults_for_missing_keys() {
-        let config: TriggersConfig = toml::from_str(
-            r#"
-            lease_seconds = 30
-            [resolver]
-            allow_anonymous = false
-            [dispatcher]
-            linger_ms = 5
-            max_attempts = 2
-            [mapping.events]
-            deny = ["Debug"]
-            "#,
-        )
-        .unwrap();
-        assert_eq!(config.lease_seconds, 30);
-        assert_eq!(
-            config.batch_concurrency.get(),
-            crate::pipeline::DEFAULT_BATCH_CONCURRENCY
-        );
-        assert!(!config.resolver.allow_anonymous);
-        assert!(config.resolver.email_user_ids_as_email);
-        assert!(!config.mapping.events.allows("Debug"));
-        let dispatcher = config.dispatcher.to_config();
-        assert_eq!(
-            dispatcher,
-            DispatcherConfig::default()
-                .with_linger(Duration::from_millis(5))
-                .with_retry(RetryPolicy::default().with_max_attempts(2))
-        );
-        assert_eq!(
-            ResolverConfig::from(config.resolver),
-            ResolverConfig::default().with_allow_anonymous(false)
-        );
-    }
-
-    #[test]
-    fn empty_config_is_the_default_and_unknown_keys_are_refused() {
-        assert_eq!(
-            toml::from_str::<TriggersConfig>("").unwrap(),
-            TriggersConfig::default()
-        );
-        let error = toml::from_str::<TriggersConfig>("lease = 3").unwrap_err();
-        assert!(error.to_string().contains("lease"), "{error}");
-    }
 }
