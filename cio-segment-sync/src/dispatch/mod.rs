@@ -185,6 +185,7 @@ impl Dispatcher {
             counters: stats::Counters::new(name),
             shutdown: AtomicBool::new(false),
             wake: Notify::new(),
+            paused_until: Mutex::new(None),
         });
         let ctx = Arc::new(worker::Ctx {
             sink: Arc::clone(&sink),
@@ -194,7 +195,6 @@ impl Dispatcher {
             limiter: rate_limiter,
             dead_letters,
             concurrency: Semaphore::new(config.concurrency),
-            paused_until: Mutex::new(None),
             shared: Arc::clone(&shared),
             config,
         });
