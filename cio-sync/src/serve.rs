@@ -282,14 +282,14 @@ impl Server {
         }
         let status_engine = engine.clone();
         let router = routes(endpoints).route(
-                "/",
-                get(move || {
-                    let engine = status_engine.clone();
-                    let segment = segment.clone();
-                    let customerio = customerio.clone();
-                    async move { status(&engine, &segment, customerio.as_deref()) }
-                }),
-            );
+            "/",
+            get(move || {
+                let engine = status_engine.clone();
+                let segment = segment.clone();
+                let customerio = customerio.clone();
+                async move { status(&engine, &segment, customerio.as_deref()) }
+            }),
+        );
         Ok(Self {
             router,
             engine,
