@@ -31,8 +31,10 @@
 //!   backfill, deletion and suppression);
 //! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
 //! - `http` (feature `http`): framework-free webhook endpoints for Segment and Customer.io:
-//!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule;
-//! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`;
+//!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule; load shedding,
+//!   a graceful drain and readiness checks in front of them;
+//! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`,
+//!   bounded, with `/healthz` and `/readyz`;
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers;
 //! - [`testing`] (feature `testing`): conformance suites hosts run against their own stores.
 
