@@ -27,6 +27,7 @@
 //! | over [`Endpoints::with_rate_limit`] | off | `rate_limited` | `rate_limited` |
 //! | at [`Endpoints::with_concurrency_limit`] requests whose work has not ended | [`DEFAULT_CONCURRENCY_LIMIT`] (256) per route | `overloaded` | `overloaded` |
 //! | body over [`Endpoints::with_body_limit`] | [`DEFAULT_BODY_LIMIT`] (8 MiB) | `too_large` (413, naming the limit) | `too_large` |
+//! | body not received within the endpoint's deadline (a client trickling it in) | — | `unreadable` | — |
 //! | still in flight when the drain's grace period ends | — | `shutting_down` | `grace_ended` |
 //!
 //! A request keeps its place under the concurrency limit until its work ends, also when the
@@ -93,6 +94,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ::axum::Router;
 use ::axum::body::{Body, Bytes};
@@ -254,6 +256,7 @@ impl Endpoints {
 /// What the webhook routes need of an endpoint.
 trait Webhook: Send + Sync + 'static {
     fn stats(&self) -> &EndpointStats;
+    fn deadline(&self) -> Duration;
     fn handle_holding(
         &self,
         headers: &HeaderMap,
@@ -265,6 +268,9 @@ trait Webhook: Send + Sync + 'static {
 impl Webhook for SegmentEndpoint {
     fn stats(&self) -> &EndpointStats {
         SegmentEndpoint::stats(self)
+    }
+    fn deadline(&self) -> Duration {
+        SegmentEndpoint::deadline(self)
     }
     fn handle_holding(
         &self,
@@ -279,6 +285,9 @@ impl Webhook for SegmentEndpoint {
 impl Webhook for CustomerIoEndpoint {
     fn stats(&self) -> &EndpointStats {
         CustomerIoEndpoint::stats(self)
+    }
+    fn deadline(&self) -> Duration {
+        CustomerIoEndpoint::deadline(self)
     }
     fn handle_holding(
         &self,
@@ -377,13 +386,30 @@ async fn webhook<E: Webhook>(
         }
     };
     let answer = async {
-        match Bytes::from_request(request, &()).await {
-            Ok(body) => {
+        // A body trickling in would hold its place forever: it must arrive within the
+        // endpoint's deadline.
+        let deadline = endpoint.deadline();
+        match tokio::time::timeout(deadline, Bytes::from_request(request, &())).await {
+            Ok(Ok(body)) => {
                 endpoint
                     .handle_holding(&headers, body, admitted.work_permit())
                     .await
             }
-            Err(rejection) => rejected(&rejection, limit, gate.route(), endpoint.stats()),
+            Ok(Err(rejection)) => rejected(&rejection, limit, gate.route(), endpoint.stats()),
+            Err(_elapsed) => {
+                let response = EndpointResponse::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    AnswerBody::problem(
+                        ProblemKind::Unreadable,
+                        format!(
+                            "the request body did not arrive within {} ms",
+                            deadline.as_millis()
+                        ),
+                    ),
+                );
+                endpoint.stats().record(&response);
+                response
+            }
         }
     };
     match admitted.within_grace(answer).await {

@@ -242,7 +242,7 @@ async fn over_the_request_rate_a_fast_503_names_the_limit() {
     assert_eq!((status, kind(&body)), (503, ProblemKind::RateLimited));
     assert_eq!(
         body.problems[0].message,
-        "the route is over its limit of 2 requests per 3600000 ms; send the request again"
+        "the route is over its limit of 2 requests per 3600 s; send the request again"
     );
     assert_eq!(held.entered(), 2);
     assert_eq!(segment.stats().snapshot().rate_limited, 1);
@@ -485,4 +485,43 @@ async fn at_the_end_of_the_grace_what_is_still_in_flight_is_answered_503() {
     held.wait_finished(1).await;
     let stats = segment.stats().snapshot();
     assert_eq!((stats.shutting_down, stats.service_unavailable), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_trickling_in_is_answered_503_at_the_deadline_and_frees_its_place() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let held = Held::new();
+    held.release.add_permits(1);
+    let segment = segment(held.clone(), Duration::from_millis(200));
+    let base = serve(routes(
+        Endpoints::new()
+            .with_segment(segment.clone())
+            .with_concurrency_limit(nz(1)),
+    ))
+    .await;
+    // Announces 100 bytes, sends one, and waits.
+    let mut slow = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    slow.write_all(b"POST /segment HTTP/1.1\r\nhost: test\r\ncontent-length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !answer.ends_with(b"}") {
+        let n = slow.read(&mut buffer).await.unwrap();
+        assert!(n > 0, "closed before answering: {answer:?}");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    let text = String::from_utf8(answer).unwrap();
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(
+        text.contains("the request body did not arrive within 200 ms"),
+        "{text}"
+    );
+    assert_eq!(held.entered(), 0);
+    // Its place is free: the next request is handled.
+    let (status, body) = post(&base, "/segment", event(1)).await;
+    assert_eq!((status, body.delivered), (200, 1));
 }

@@ -19,11 +19,11 @@ use super::drain::{Drain, InFlight};
 ///
 /// A request holds its place from admission until its work ends, also when that work outlives
 /// the endpoint's deadline and goes on in the background, so the figure bounds the tasks and
-/// memory a flood or an outage can pin: at most 256 request bodies (8 MiB each at the default
-/// body limit) per route. At the endpoints' deadlines (4 s and 3 s) it admits at least 64 new
-/// requests a second per route while Customer.io is down and every request waits its full
-/// deadline, and far more when it is up; the rest are answered a fast 503, which both sources
-/// retry.
+/// memory a flood or an outage can pin: at most 256 requests and their bodies (8 MiB each at
+/// the default body limit) per route. While the vendor is up a request takes milliseconds, so
+/// 256 at once serves thousands a second; while it is down the work stays stuck, and every
+/// request beyond the 256 is answered a fast 503 that both sources retry (Segment for about
+/// 4 hours, Customer.io for 7 days) instead of piling up in memory.
 pub const DEFAULT_CONCURRENCY_LIMIT: NonZeroUsize = match NonZeroUsize::new(256) {
     Some(limit) => limit,
     None => NonZeroUsize::MIN,
@@ -79,13 +79,18 @@ impl RequestRate {
 }
 
 impl fmt::Display for RequestRate {
+    /// `1000 requests per 1 s`, `2 requests per 3600 s`, `5 requests per 250 ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} requests per {} ms",
-            self.requests,
-            self.per.as_millis()
-        )
+        if self.per.subsec_nanos() == 0 {
+            write!(f, "{} requests per {} s", self.requests, self.per.as_secs())
+        } else {
+            write!(
+                f,
+                "{} requests per {} ms",
+                self.requests,
+                self.per.as_millis()
+            )
+        }
     }
 }
 
@@ -227,8 +232,8 @@ impl fmt::Debug for Gate {
 
 impl Gate {
     /// A gate for `route` (its name in metrics: `segment`, `customerio`) admitting at most
-    /// `limit` requests at once, refusing every request once `drain` started, with no rate
-    /// limit.
+    /// `limit` requests at once (at most tokio's semaphore maximum, `usize::MAX >> 3`),
+    /// refusing every request once `drain` started, with no rate limit.
     pub fn new(route: &'static str, limit: NonZeroUsize, drain: Drain) -> Self {
         let limit = limit.min(NonZeroUsize::new(Semaphore::MAX_PERMITS).unwrap_or(limit));
         Self {
@@ -365,7 +370,7 @@ mod tests {
         assert_eq!(rejection, Rejection::RateLimited { rate });
         assert_eq!(
             rejection.response().body.problems[0].message,
-            "the route is over its limit of 2 requests per 3600000 ms; send the request again"
+            "the route is over its limit of 2 requests per 3600 s; send the request again"
         );
         drop((a, b));
         assert!(gate.admit().is_err(), "the rate is not the concurrency");
@@ -379,6 +384,21 @@ mod tests {
         assert_eq!(gate.admit().unwrap_err(), Rejection::ShuttingDown);
         assert_eq!(gate.in_use(), 0);
         assert_eq!(drain.in_flight(), 0);
+    }
+
+    #[test]
+    fn rates_read_in_seconds_or_milliseconds() {
+        let n = |n| NonZeroU32::new(n).unwrap();
+        assert_eq!(
+            RequestRate::per_second(n(1000)).to_string(),
+            "1000 requests per 1 s"
+        );
+        assert_eq!(
+            RequestRate::new(n(5), Duration::from_millis(250))
+                .unwrap()
+                .to_string(),
+            "5 requests per 250 ms"
+        );
     }
 
     #[test]
