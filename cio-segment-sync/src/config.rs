@@ -48,7 +48,7 @@
 //! # Ok::<(), ConfigError>(())
 //! ```
 
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -105,6 +105,18 @@ pub struct ServerConfig {
     pub customerio_deadline_ms: NonZeroU64,
     /// The largest request body, in bytes (default 8 MiB); larger bodies are answered 413.
     pub body_limit_bytes: NonZeroUsize,
+    /// Requests at once per webhook route whose work has not ended (default 256); more are
+    /// answered 503 at once (load shedding, never a queue).
+    pub concurrency_limit: NonZeroUsize,
+    /// At most this many requests a second per webhook route, in bursts of as many; more are
+    /// answered 503 at once. Default: no rate limit (the concurrency limit already bounds
+    /// memory, and a fixed rate would shed legitimate bursts).
+    pub requests_per_second: Option<NonZeroU32>,
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to be answered, in seconds
+    /// (default 25, under the 30 s Kubernetes gives a pod); new ones are answered 503 at once,
+    /// the ones still running at the end 503, then the dispatchers shut down. 0 answers what is
+    /// in flight 503 at once.
+    pub shutdown_grace_seconds: u64,
     /// The Redis key prefix when Redis is used (default: the library's). Workers of one
     /// deployment share it; deployments sharing a Redis use different ones.
     pub redis_prefix: Option<String>,
@@ -121,6 +133,9 @@ impl Default for ServerConfig {
             segment_deadline_ms: NonZeroU64::new(4_000).unwrap_or(NonZeroU64::MIN),
             customerio_deadline_ms: NonZeroU64::new(3_000).unwrap_or(NonZeroU64::MIN),
             body_limit_bytes: NonZeroUsize::new(8 * 1024 * 1024).unwrap_or(NonZeroUsize::MIN),
+            concurrency_limit: NonZeroUsize::new(256).unwrap_or(NonZeroUsize::MIN),
+            requests_per_second: None,
+            shutdown_grace_seconds: 25,
             redis_prefix: None,
             dead_letter_file: None,
             segment_dispatcher: DispatcherSettings::default(),
@@ -142,6 +157,11 @@ impl ServerConfig {
     /// How often the churn scan runs.
     pub fn churn_scan_interval(&self) -> Duration {
         Duration::from_secs(self.churn_scan_interval_seconds.get())
+    }
+
+    /// How long requests in flight may take to be answered once shutdown starts.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
     }
 
     /// Checks the values no type can hold: the Customer.io deadline must stay under
@@ -404,6 +424,9 @@ mod tests {
         assert_eq!(server.customerio_deadline(), Duration::from_secs(3));
         assert_eq!(server.body_limit_bytes.get(), 8 * 1024 * 1024);
         assert_eq!(server.churn_scan_interval(), Duration::from_secs(900));
+        assert_eq!(server.concurrency_limit.get(), 256);
+        assert_eq!(server.requests_per_second, None);
+        assert_eq!(server.shutdown_grace(), Duration::from_secs(25));
         assert!(server.validate().is_ok());
     }
 }

@@ -36,8 +36,10 @@
 //!   [`LeaseStore`](store::LeaseStore) of named leases with which replicas run a job once per
 //!   interval between them (the churn scan: see [`ChurnScanner`](flows::churn::ChurnScanner));
 //! - `http` (feature `http`): framework-free webhook endpoints for Segment and Customer.io:
-//!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule;
-//! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`;
+//!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule; load shedding,
+//!   a graceful drain and readiness checks in front of them;
+//! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`,
+//!   bounded, with `/healthz` and `/readyz`;
 //! - `redis` (feature `redis`): Redis-backed stores shared by many workers, the scan lease among
 //!   them; activity records expire after a time-to-live derived from the churn settings
 //!   (`Stores::redis_for`; at least the churn period plus the scan interval plus a day);

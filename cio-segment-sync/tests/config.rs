@@ -46,6 +46,16 @@ fn zero_where_one_is_needed_is_refused_not_raised() {
             "body_limit_bytes",
             "line 2",
         ),
+        (
+            "[server]\nconcurrency_limit = 0\n",
+            "concurrency_limit",
+            "line 2",
+        ),
+        (
+            "[server]\n\nrequests_per_second = 0\n",
+            "requests_per_second",
+            "line 3",
+        ),
     ] {
         let message = error(text);
         assert!(
@@ -54,6 +64,19 @@ fn zero_where_one_is_needed_is_refused_not_raised() {
         );
         assert!(message.starts_with("sync.toml: "), "{message}");
     }
+}
+
+#[test]
+fn the_server_limits_and_grace_are_read() {
+    let config = SyncConfig::from_toml_str(
+        "[server]\nconcurrency_limit = 8\nrequests_per_second = 500\nshutdown_grace_seconds = 0\n",
+        "sync.toml",
+    )
+    .unwrap();
+    let server = config.server();
+    assert_eq!(server.concurrency_limit.get(), 8);
+    assert_eq!(server.requests_per_second.map(|r| r.get()), Some(500));
+    assert_eq!(server.shutdown_grace(), std::time::Duration::ZERO);
 }
 
 #[test]

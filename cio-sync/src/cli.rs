@@ -75,6 +75,11 @@ pub struct ServeArgs {
     /// Append dead letters to FILE (JSON lines; wins over `[server] dead_letter_file`).
     #[arg(long, value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
+    /// On SIGTERM or Ctrl-C, give the requests in flight SECONDS to be answered (new ones get
+    /// 503 at once; the rest 503 at the end); wins over `[server] shutdown_grace_seconds`
+    /// (default 25).
+    #[arg(long, value_name = "SECONDS")]
+    pub shutdown_grace: Option<u64>,
 }
 
 /// `cio-sync replay`.
@@ -167,6 +172,7 @@ async fn serve_command(args: ServeArgs) -> Result<bool, BoxError> {
         dry_run: args.dry_run,
         dead_letter: args.dead_letter,
         metrics,
+        shutdown_grace: args.shutdown_grace.map(std::time::Duration::from_secs),
     };
     let server = Server::build(env, config, options)
         .await

@@ -11,6 +11,7 @@
 //! | `SEGMENT_PROFILE_TOKEN`, `SEGMENT_SPACE_ID` | Segment Profile API access (backfill; both or neither) |
 //! | `SEGMENT_PROFILE_URL` | Profile API base-URL override |
 //! | `SEGMENT_WEBHOOK_SECRET` | shared secret of Segment's webhook signatures |
+//! | `SEGMENT_WEBHOOK_TOKEN` | a token `POST /segment` requires (`Authorization: Bearer …` or `X-Webhook-Token`; at least 16 visible ASCII characters) |
 //! | `CIO_WEBHOOK_SIGNING_KEY` | signing key of Customer.io's reporting webhooks |
 //! | `REDIS_URL` | shared stores in Redis instead of memory |
 //! | `BIND` | listen address of `serve` (default `127.0.0.1:3000`) |
@@ -20,6 +21,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use cio_segment_sync::http::WebhookToken;
 use customerio_client::webhook::WebhookSigningKey;
 use customerio_client::{AppApiKey, ClientConfig, Region, SiteId, TrackApiKey};
 use url::Url;
@@ -28,7 +30,7 @@ use url::Url;
 pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 
 /// Every variable read, in the order of the table above.
-pub const VARS: [&str; 15] = [
+pub const VARS: [&str; 16] = [
     "CIO_SITE_ID",
     "CIO_API_KEY",
     "CIO_APP_API_KEY",
@@ -41,6 +43,7 @@ pub const VARS: [&str; 15] = [
     "SEGMENT_SPACE_ID",
     "SEGMENT_PROFILE_URL",
     "SEGMENT_WEBHOOK_SECRET",
+    "SEGMENT_WEBHOOK_TOKEN",
     "CIO_WEBHOOK_SIGNING_KEY",
     "REDIS_URL",
     "BIND",
@@ -133,6 +136,8 @@ pub struct Env {
     pub segment_profile_url: Option<Url>,
     /// `SEGMENT_WEBHOOK_SECRET`.
     pub segment_webhook_secret: Option<Secret>,
+    /// `SEGMENT_WEBHOOK_TOKEN`.
+    pub segment_webhook_token: Option<WebhookToken>,
     /// `CIO_WEBHOOK_SIGNING_KEY`.
     pub cio_signing_key: Option<WebhookSigningKey>,
     /// `REDIS_URL` (may hold a password).
@@ -249,6 +254,17 @@ impl Env {
                     None
                 }
             });
+        let segment_webhook_token =
+            get("SEGMENT_WEBHOOK_TOKEN").and_then(|token| match WebhookToken::new(token) {
+                Ok(token) => Some(token),
+                Err(error) => {
+                    bad(
+                        "SEGMENT_WEBHOOK_TOKEN",
+                        &format!("is not a usable token: {error}"),
+                    );
+                    None
+                }
+            });
         let bind = match get("BIND") {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
             Some(value) => value.trim().parse().unwrap_or_else(|_| {
@@ -270,6 +286,7 @@ impl Env {
             segment_profile,
             segment_profile_url,
             segment_webhook_secret: get("SEGMENT_WEBHOOK_SECRET").map(Secret::new),
+            segment_webhook_token,
             cio_signing_key,
             redis_url: get("REDIS_URL").map(Secret::new),
             bind,
@@ -393,6 +410,7 @@ mod tests {
             ("SEGMENT_PROFILE_TOKEN", "profile-token-value"),
             ("SEGMENT_SPACE_ID", "spa_1"),
             ("SEGMENT_WEBHOOK_SECRET", "webhook-secret-value"),
+            ("SEGMENT_WEBHOOK_TOKEN", "webhook-token-value-0123456789"),
             ("CIO_WEBHOOK_SIGNING_KEY", "signing-key-value"),
             ("REDIS_URL", "redis://:password-value@localhost"),
         ])
@@ -405,11 +423,24 @@ mod tests {
             "write-key-value",
             "profile-token-value",
             "webhook-secret-value",
+            "webhook-token-value",
             "signing-key-value",
             "password-value",
         ] {
             assert!(!debug.contains(secret), "{secret} in {debug}");
         }
+    }
+
+    #[test]
+    fn a_short_webhook_token_is_refused_without_showing_it() {
+        let error = env(&[("SEGMENT_WEBHOOK_TOKEN", "tiny-token")]).unwrap_err();
+        assert_eq!(error.0.len(), 1);
+        assert_eq!(error.0[0].var, "SEGMENT_WEBHOOK_TOKEN");
+        let text = error.to_string();
+        assert!(!text.contains("tiny-token"), "{text}");
+        assert!(text.contains("at least 16 characters"), "{text}");
+        let ok = env(&[("SEGMENT_WEBHOOK_TOKEN", "a-long-enough-token-value")]).unwrap();
+        assert!(ok.segment_webhook_token.is_some());
     }
 
     #[test]

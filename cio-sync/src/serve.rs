@@ -2,22 +2,35 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /segment` | a Segment Webhooks destination request → every Segment → Customer.io flow ([`SegmentEndpoint`]; answers 200 / 400 / 401 / 503 by the library's rule) |
+//! | `POST /segment` | a Segment Webhooks destination request → every Segment → Customer.io flow ([`SegmentEndpoint`]; answers 200 / 400 / 401 / 503 by the library's rule); requires `SEGMENT_WEBHOOK_TOKEN` when it is set |
 //! | `POST /customerio` | a Customer.io reporting webhook → the engagement back-sync and the backfill ([`CustomerIoEndpoint`]; 200, 401 or a fast 503, never 429 or 500), when `CIO_WEBHOOK_SIGNING_KEY` is set |
 //! | `GET /metrics` | Prometheus text from the `metrics` facade (`metrics-exporter-prometheus`), when a recorder is installed |
-//! | `GET /healthz` | `ok` while the process serves |
-//! | `GET /` | a JSON status page: counts per route, per endpoint and per dispatcher; no personal data |
+//! | `GET /healthz` | `ok` while the process serves (alive) |
+//! | `GET /readyz` | 200 when ready, else 503 naming why: Redis unreachable, a dispatcher paused or with a full queue, shutting down ([`SyncEngine::readiness`]) |
+//! | `GET /` | a JSON status page: counts per route, per endpoint (shed requests included) and per dispatcher; no personal data |
+//!
+//! The webhook routes are bounded by the library's [`cio_segment_sync::axum`] gate: `[server]
+//! concurrency_limit` requests at once per route (default 256, held until their work ends),
+//! `requests_per_second` (default: none) and `body_limit_bytes`; over a limit a request gets a
+//! fast 503 (413 for the body), never a queue.
 //!
 //! The server needs `CIO_SITE_ID` and `CIO_API_KEY` (or `--dry-run`, which sends every
 //! Customer.io request to a local recording server). With `[churn]` in the configuration it
 //! runs the churn scan every `[server] churn_scan_interval_seconds`; with `REDIS_URL`, replicas
 //! share a lease so that one of them scans per interval, and activity records expire after
-//! `churn.activity_ttl_days` (by default the churn period plus the interval plus a day). On SIGTERM or Ctrl-C it
-//! stops accepting connections, finishes the requests in flight and flushes the dispatchers.
+//! `churn.activity_ttl_days` (by default the churn period plus the interval plus a day).
+//!
+//! On SIGTERM or Ctrl-C it drains: new webhook requests are answered 503 `shutting_down` at
+//! once and `/readyz` 503; the requests in flight get their answer or, when the grace period
+//! (`--shutdown-grace`, `[server] shutdown_grace_seconds`, default 25 s) ends, a 503; then it
+//! stops listening and shuts the engine down within what is left of the grace (what the
+//! dispatchers could not send by then goes back to its callers, its claims released, so the
+//! sources redeliver it).
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header;
@@ -28,7 +41,9 @@ use cio_segment_sync::builder::{BuildError, SyncBuilder, SyncEngine};
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::webhook::SignatureVerifier;
 use cio_segment_sync::dead_letter::{DeadLetterSink, JsonlDeadLetters};
-use cio_segment_sync::http::{CustomerIoEndpoint, EndpointConfigError, SegmentEndpoint};
+use cio_segment_sync::http::{
+    CustomerIoEndpoint, Drain, EndpointConfigError, RequestRate, SegmentEndpoint,
+};
 use cio_segment_sync::redis::RedisConfig;
 use cio_segment_sync::store::Stores;
 use customerio_client::{AppClient, SiteId, TrackApiKey, TrackClient};
@@ -96,6 +111,8 @@ pub struct ServeOptions {
     pub dead_letter: Option<std::path::PathBuf>,
     /// The installed metrics recorder's renderer, for `GET /metrics`.
     pub metrics: Option<RenderMetrics>,
+    /// The shutdown grace period (wins over `[server] shutdown_grace_seconds`).
+    pub shutdown_grace: Option<Duration>,
 }
 
 impl fmt::Debug for ServeOptions {
@@ -104,15 +121,22 @@ impl fmt::Debug for ServeOptions {
             .field("dry_run", &self.dry_run)
             .field("dead_letter", &self.dead_letter)
             .field("metrics", &self.metrics.is_some())
+            .field("shutdown_grace", &self.shutdown_grace)
             .finish()
     }
 }
+
+/// How long the listener may take to close its connections after the drain: every webhook
+/// request is answered by then, so this only bounds slow clients of the other routes.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A built server: the router to serve and the engine behind it.
 pub struct Server {
     router: Router,
     engine: Arc<SyncEngine>,
     dry_run: Option<RecordingServer>,
+    drain: Drain,
+    grace: Duration,
 }
 
 impl fmt::Debug for Server {
@@ -120,6 +144,8 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("engine", &self.engine)
             .field("dry_run", &self.dry_run.is_some())
+            .field("drain", &self.drain)
+            .field("grace", &self.grace)
             .finish_non_exhaustive()
     }
 }
@@ -223,10 +249,22 @@ impl Server {
         if let Some(secret) = &env.segment_webhook_secret {
             segment = segment.verifier(WebhookVerifier::new(SharedSecret::new(secret.expose())));
         }
+        if let Some(token) = &env.segment_webhook_token {
+            segment = segment.token(token.clone());
+        }
         let segment = Arc::new(segment.build()?);
         let mut endpoints = Endpoints::new()
             .with_segment(segment.clone())
-            .with_body_limit(server_config.body_limit_bytes);
+            .with_body_limit(server_config.body_limit_bytes)
+            .with_concurrency_limit(server_config.concurrency_limit)
+            .with_health(engine.readiness());
+        if let Some(rate) = server_config.requests_per_second {
+            endpoints = endpoints.with_rate_limit(RequestRate::per_second(rate));
+        }
+        let drain = endpoints.drain();
+        let grace = options
+            .shutdown_grace
+            .unwrap_or_else(|| server_config.shutdown_grace());
         let mut customerio = None;
         if let Some(key) = &env.cio_signing_key
             && (engine.engagement.is_some() || engine.backfill.is_some())
@@ -248,21 +286,21 @@ impl Server {
             endpoints = endpoints.with_metrics(render);
         }
         let status_engine = engine.clone();
-        let router = routes(endpoints)
-            .route("/healthz", get(|| async { "ok" }))
-            .route(
-                "/",
-                get(move || {
-                    let engine = status_engine.clone();
-                    let segment = segment.clone();
-                    let customerio = customerio.clone();
-                    async move { status(&engine, &segment, customerio.as_deref()) }
-                }),
-            );
+        let router = routes(endpoints).route(
+            "/",
+            get(move || {
+                let engine = status_engine.clone();
+                let segment = segment.clone();
+                let customerio = customerio.clone();
+                async move { status(&engine, &segment, customerio.as_deref()) }
+            }),
+        );
         Ok(Self {
             router,
             engine,
             dry_run,
+            drain,
+            grace,
         })
     }
 
@@ -281,9 +319,20 @@ impl Server {
         self.dry_run.as_ref()
     }
 
-    /// Serves on `listener` until `shutdown` resolves; then stops accepting, finishes the
-    /// requests in flight and flushes the dispatchers. Runs the churn scan on its interval when
-    /// `[churn]` is configured.
+    /// The webhook routes' drain ([`run`](Self::run) starts it when `shutdown` resolves).
+    pub fn drain(&self) -> &Drain {
+        &self.drain
+    }
+
+    /// The shutdown grace period in force.
+    pub fn shutdown_grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then drains (new webhook requests 503,
+    /// those in flight answered, or 503 when the grace period ends), stops listening and shuts
+    /// the engine down (the dispatchers flush what they hold). Runs the churn scan on its
+    /// interval when `[churn]` is configured.
     ///
     /// # Errors
     ///
@@ -305,16 +354,54 @@ impl Server {
             })
         });
         tracing::info!(address = %listener.local_addr()?, "Serving.");
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut serving = tokio::spawn(
+            axum::serve(listener, self.router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        let joined = |result: Result<std::io::Result<()>, tokio::task::JoinError>| {
+            result.unwrap_or_else(|error| Err(std::io::Error::other(error)))
+        };
+        let mut signalled = None;
+        let served = tokio::select! {
+            result = &mut serving => joined(result),
+            () = shutdown => {
+                signalled = Some(tokio::time::Instant::now());
+                let report = self.drain.run(self.grace).await;
+                tracing::info!(
+                    in_flight = report.in_flight_at_start,
+                    cut_short = report.cut_short,
+                    "Drained the webhook routes; closing the listener."
+                );
+                let _ = stop.send(());
+                match tokio::time::timeout(CLOSE_TIMEOUT, &mut serving).await {
+                    Ok(result) => joined(result),
+                    Err(_elapsed) => {
+                        tracing::warn!(
+                            "Connections were still open after the drain; closing them."
+                        );
+                        serving.abort();
+                        Ok(())
+                    }
+                }
+            }
+        };
         // Stop the scanner and wait for it to hand its lease over.
         let _ = stop_scan.send(());
         if let Some(scan) = scan {
             let _ = scan.await;
         }
-        tracing::info!("Shutting down: flushing the dispatchers.");
-        self.engine.shutdown().await;
+        // The engine gets what is left of the grace: what it cannot send by then goes back to
+        // its callers (claims released) instead of holding the process through an outage.
+        let left = signalled.map_or(self.grace, |at| self.grace.saturating_sub(at.elapsed()));
+        tracing::info!(
+            left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            "Shutting down: flushing the dispatchers."
+        );
+        self.engine.shutdown_within(left).await;
         served
     }
 }
@@ -347,7 +434,9 @@ fn status(
     let endpoint = |s: cio_segment_sync::http::EndpointStatsSnapshot| {
         json!({"requests": s.requests(), "ok": s.ok, "bad_request": s.bad_request,
                "unauthorized": s.unauthorized, "payload_too_large": s.payload_too_large,
-               "service_unavailable": s.service_unavailable, "deadlines": s.deadlines})
+               "service_unavailable": s.service_unavailable, "deadlines": s.deadlines,
+               "overloaded": s.overloaded, "rate_limited": s.rate_limited,
+               "shutting_down": s.shutting_down})
     };
     let body = json!({
         "flows": engine.router.routes().iter().map(|r| r.as_str()).collect::<Vec<_>>(),

@@ -21,6 +21,7 @@ fn every_variable_is_read_under_its_exact_name() {
         ("SEGMENT_SPACE_ID", "spa_1"),
         ("SEGMENT_PROFILE_URL", "https://profiles.segment.com"),
         ("SEGMENT_WEBHOOK_SECRET", "seg-secret"),
+        ("SEGMENT_WEBHOOK_TOKEN", "seg-token-0123456789"),
         ("CIO_WEBHOOK_SIGNING_KEY", "cio-signing"),
         ("REDIS_URL", "redis://:pw@127.0.0.1:6379"),
         ("BIND", "0.0.0.0:8000"),
@@ -59,6 +60,7 @@ fn every_variable_is_read_under_its_exact_name() {
         "https://profiles.segment.com/"
     );
     assert_eq!(env.segment_webhook_secret.unwrap().expose(), "seg-secret");
+    assert!(env.segment_webhook_token.is_some());
     assert!(env.cio_signing_key.is_some());
     assert_eq!(
         env.redis_url.unwrap().expose(),

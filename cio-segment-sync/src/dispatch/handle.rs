@@ -3,9 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError, mpsc, oneshot, watch};
@@ -341,6 +342,41 @@ impl<S: Sink> DispatcherHandle<S> {
     /// A snapshot of the dispatcher's counters.
     pub fn stats(&self) -> Stats {
         self.shared.counters.snapshot(self.shared.outstanding())
+    }
+
+    /// The name of the dispatcher's sink ([`Sink::name`]).
+    pub fn sink_name(&self) -> &'static str {
+        self.sink.name()
+    }
+
+    /// How many items the queue holds at most before `submit` waits.
+    pub fn queue_capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Items accepted and not yet resolved (queued, batching, in a request or backing off):
+    /// the queue is full when this reaches [`queue_capacity`](Self::queue_capacity).
+    pub fn queue_len(&self) -> usize {
+        self.shared.outstanding()
+    }
+
+    /// How long every send stays paused by a throttled answer, or `None` when sends are not
+    /// paused.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let until = *self
+            .shared
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        until
+            .map(|until| until.saturating_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Whether the dispatcher stopped accepting items ([`shutdown`](Self::shutdown) was
+    /// called).
+    pub fn is_closed(&self) -> bool {
+        self.shared.queue.is_closed()
     }
 
     /// Stops accepting items, sends everything held without waiting for linger, and waits

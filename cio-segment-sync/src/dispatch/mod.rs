@@ -193,6 +193,7 @@ impl Dispatcher {
             shutdown: AtomicBool::new(false),
             wake: Notify::new(),
             abandon: watch::channel(false).0,
+            paused_until: Mutex::new(None),
         });
         let ctx = Arc::new(worker::Ctx {
             sink: Arc::clone(&sink),
@@ -202,7 +203,6 @@ impl Dispatcher {
             limiter: rate_limiter,
             dead_letters,
             concurrency: Semaphore::new(config.concurrency),
-            paused_until: Mutex::new(None),
             shared: Arc::clone(&shared),
             config,
         });

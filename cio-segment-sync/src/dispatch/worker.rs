@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// Wakes the worker after `shutdown` is set (a stored permit, so no wake is lost).
     pub(crate) wake: Notify,
+    /// Nothing is sent before this instant (set by throttled answers). Here rather than in
+    /// `Ctx` so that a handle can tell whether the dispatcher is paused.
+    pub(crate) paused_until: Mutex<Option<Instant>>,
     /// Set when a shutdown's grace period ran out: nothing waits or retries any more; every
     /// item not yet sent goes back to its caller as `RetryLater`.
     pub(crate) abandon: watch::Sender<bool>,
@@ -100,14 +103,13 @@ pub(crate) struct Ctx<S: Sink> {
     pub(crate) limiter: Arc<dyn RateLimiter>,
     pub(crate) dead_letters: Arc<dyn DeadLetterSink>,
     pub(crate) concurrency: Semaphore,
-    /// Nothing is sent before this instant (set by throttled answers).
-    pub(crate) paused_until: Mutex<Option<Instant>>,
     pub(crate) shared: Arc<Shared>,
 }
 
 impl<S: Sink> Ctx<S> {
     fn pause_until(&self, until: Instant) {
         let mut paused = self
+            .shared
             .paused_until
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -119,6 +121,7 @@ impl<S: Sink> Ctx<S> {
     async fn wait_while_paused(&self) {
         loop {
             let until = *self
+                .shared
                 .paused_until
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
@@ -130,7 +133,8 @@ impl<S: Sink> Ctx<S> {
     }
 
     fn paused(&self) -> bool {
-        self.paused_until
+        self.shared
+            .paused_until
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some_and(|until| until > Instant::now())

@@ -30,6 +30,15 @@ pub enum ProblemKind {
     Unreadable,
     /// The task running the work failed (it panicked, or the runtime is shutting down).
     Internal,
+    /// The route is at its concurrency limit; the request was shed before its body was read.
+    Overloaded,
+    /// The route is over its request-rate limit; the request was shed before its body was read.
+    RateLimited,
+    /// The server is shutting down: a new request is refused, or one in flight was not
+    /// finished within the shutdown grace period.
+    ShuttingDown,
+    /// The webhook token is missing or wrong.
+    Token,
 }
 
 impl ProblemKind {
@@ -44,6 +53,10 @@ impl ProblemKind {
             ProblemKind::TooLarge => "too_large",
             ProblemKind::Unreadable => "unreadable",
             ProblemKind::Internal => "internal",
+            ProblemKind::Overloaded => "overloaded",
+            ProblemKind::RateLimited => "rate_limited",
+            ProblemKind::ShuttingDown => "shutting_down",
+            ProblemKind::Token => "token",
         }
     }
 }
@@ -158,7 +171,8 @@ impl AnswerBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EndpointResponse {
-    /// 200, 400, 401, 413 or 503 (the Customer.io endpoint: 200, 401, 413 or 503).
+    /// 200, 400, 401, 413 or 503 (the Customer.io endpoint: 200, 401, 413 or 503). Never 429
+    /// or 500: Customer.io pauses a webhook for an hour after those.
     pub status: StatusCode,
     /// The JSON body.
     pub body: AnswerBody,
@@ -222,6 +236,10 @@ mod tests {
             ProblemKind::TooLarge,
             ProblemKind::Unreadable,
             ProblemKind::Internal,
+            ProblemKind::Overloaded,
+            ProblemKind::RateLimited,
+            ProblemKind::ShuttingDown,
+            ProblemKind::Token,
         ] {
             assert_eq!(
                 serde_json::to_value(kind).unwrap(),

@@ -12,6 +12,7 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value;
 
 use super::answer::{AnswerBody, EndpointResponse, Problem, ProblemKind};
+use super::gate::WorkPermit;
 use super::stats::EndpointStats;
 use super::{EndpointConfigError, describe};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
@@ -215,12 +216,41 @@ impl CustomerIoEndpoint {
         body: Bytes,
         now: SystemTime,
     ) -> EndpointResponse {
-        let response = self.answer(headers, &body, now).await;
+        self.handle_holding_at(headers, body, now, WorkPermit::none())
+            .await
+    }
+
+    /// [`handle`](Self::handle), holding `work` (a place under a [`Gate`](super::Gate)'s
+    /// concurrency limit) until the flows' work ends, also when it outlives the deadline.
+    pub async fn handle_holding(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        work: WorkPermit,
+    ) -> EndpointResponse {
+        self.handle_holding_at(headers, body, SystemTime::now(), work)
+            .await
+    }
+
+    async fn handle_holding_at(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        now: SystemTime,
+        work: WorkPermit,
+    ) -> EndpointResponse {
+        let response = self.answer(headers, &body, now, work).await;
         self.stats.record(&response);
         response
     }
 
-    async fn answer(&self, headers: &HeaderMap, body: &[u8], now: SystemTime) -> EndpointResponse {
+    async fn answer(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+        work: WorkPermit,
+    ) -> EndpointResponse {
         if let Err(error) = self.verifier.verify_headers(headers, body, now) {
             tracing::debug!(%error, "Refused a Customer.io webhook: bad signature.");
             return EndpointResponse::new(
@@ -236,7 +266,10 @@ impl CustomerIoEndpoint {
         let mut running = FuturesUnordered::new();
         if let Some(flow) = &self.engagement {
             let (flow, event, sink) = (flow.clone(), event.clone(), self.dead_letters.clone());
+            // Each task holds `work` until it ends, past the deadline too.
+            let work = work.clone();
             let task = tokio::spawn(async move {
+                let _work = work;
                 let result = flow.process(&event).await;
                 end(Flow::Engagement, result, &event, sink.as_deref()).await
             });
@@ -244,7 +277,10 @@ impl CustomerIoEndpoint {
         }
         if let Some(flow) = &self.backfill {
             let (flow, event, sink) = (flow.clone(), event.clone(), self.dead_letters.clone());
+            // Each task holds `work` until it ends, past the deadline too.
+            let work = work.clone();
             let task = tokio::spawn(async move {
+                let _work = work;
                 let result = flow.on_event(&event).await;
                 end(Flow::Backfill, result, &event, sink.as_deref()).await
             });

@@ -36,6 +36,7 @@
 //! | any item must be retried (an error whose [`ack`](crate::outcome::AckRule::ack) is [`Ack::RetryLater`](crate::outcome::Ack::RetryLater): Customer.io down, in flight elsewhere, a store unavailable), or the deadline passed | 503 |
 //! | the body cannot be used as a whole (empty, not JSON, too many items, a lone event that does not decode, …) | 400 naming what was wrong |
 //! | an item cannot be decoded or is refused ([`Ack::Refuse`](crate::outcome::Ack::Refuse)), others handled | 400 naming each by index |
+//! | missing or wrong token (a [`WebhookToken`] is configured) | 401; nothing was run |
 //! | bad or missing signature (a secret is configured) | 401; nothing was run |
 //!
 //! 503 wins over 400: Segment resends the whole request, and the items already delivered are
@@ -76,18 +77,45 @@
 //! errors of this workspace name fields, paths and positions, never values.
 //!
 //! Each endpoint counts its answers in an [`EndpointStats`] a host can read for a status page.
+//!
+//! # In front of the endpoints: shedding, drain, readiness
+//!
+//! - A [`Gate`] per route sheds a request before its body is read: once the [`Drain`]
+//!   started, over an optional [`RequestRate`], or at the concurrency limit
+//!   ([`DEFAULT_CONCURRENCY_LIMIT`] requests whose work has not ended). Each is a fast 503
+//!   naming why (`shutting_down`, `rate_limited`, `overloaded`), never a queue, never 429 or
+//!   500.
+//! - A [`Drain`] is the graceful shutdown: new requests 503, those in flight answered or, when
+//!   the grace period ends, answered 503; the host then shuts its engine down.
+//! - A [`Readiness`] of [`ReadinessCheck`]s answers `GET /readyz`: Redis reachable, no
+//!   dispatcher paused or with a full queue, not shutting down
+//!   ([`SyncEngine::readiness`](crate::builder::SyncEngine::readiness)).
+//!
+//! The [`axum`](crate::axum) routes put all three in place; a host on another framework calls
+//! [`Gate::admit`] before reading a body and hands the [`WorkPermit`] to
+//! [`SegmentEndpoint::handle_holding`] or [`CustomerIoEndpoint::handle_holding`].
 
 mod answer;
 mod customerio;
+mod drain;
+mod gate;
+mod readiness;
 mod segment;
 mod stats;
+mod token;
 
 pub use answer::{AnswerBody, EndpointResponse, Problem, ProblemKind};
 pub use customerio::{
     CUSTOMERIO_DEAD_LETTER_SINK, CUSTOMERIO_WINDOW, CustomerIoEndpoint, CustomerIoEndpointBuilder,
 };
+pub use drain::{Drain, DrainPhase, DrainReport};
+pub use gate::{Admitted, DEFAULT_CONCURRENCY_LIMIT, Gate, Rejection, RequestRate, WorkPermit};
+pub use readiness::{
+    CheckReport, NotReady, NotReadyReason, Readiness, ReadinessCheck, ReadinessReport,
+};
 pub use segment::{SegmentEndpoint, SegmentEndpointBuilder};
 pub use stats::{EndpointStats, EndpointStatsSnapshot};
+pub use token::{TOKEN_HEADER, TokenError, TokenRefusal, WebhookToken};
 
 use std::time::Duration;
 
@@ -115,9 +143,15 @@ pub enum EndpointConfigError {
     /// The Customer.io endpoint was given neither an engagement flow nor a backfill flow.
     #[error("the Customer.io endpoint needs an engagement flow, a backfill flow or both")]
     NoFlow,
+    /// A [`RequestRate`]'s period is too short for its number of requests (under a
+    /// nanosecond each).
+    #[error("a request rate's period must leave at least a nanosecond per request")]
+    ZeroRatePeriod,
 }
 
 pub(crate) use crate::outcome::describe;
+#[cfg_attr(not(feature = "axum"), allow(unused_imports))]
+pub(crate) use gate::count_rejection;
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,9 @@ use segment_model::webhook::signature::SIGNATURE_HEADER;
 use segment_model::webhook::{WebhookBody, WebhookLimits, WebhookVerifier};
 
 use super::answer::{AnswerBody, EndpointResponse, Problem, ProblemKind};
+use super::gate::WorkPermit;
 use super::stats::EndpointStats;
+use super::token::WebhookToken;
 use super::{EndpointConfigError, describe};
 use crate::outcome::{Ack, AckRule};
 use crate::pipeline::{Pipeline, PipelineError};
@@ -64,6 +66,7 @@ use crate::pipeline::{Pipeline, PipelineError};
 /// ```
 pub struct SegmentEndpoint {
     pipeline: Arc<dyn Pipeline>,
+    token: Option<WebhookToken>,
     verifier: Option<WebhookVerifier>,
     limits: WebhookLimits,
     deadline: Duration,
@@ -74,6 +77,7 @@ impl fmt::Debug for SegmentEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SegmentEndpoint")
             .field("pipeline", &self.pipeline)
+            .field("requires_token", &self.token.is_some())
             // The verifier's own `Debug` redacts the secret; whether one is set is enough here.
             .field("verifies_signatures", &self.verifier.is_some())
             .field("limits", &self.limits)
@@ -86,6 +90,7 @@ impl fmt::Debug for SegmentEndpoint {
 /// Builds a [`SegmentEndpoint`]; from [`SegmentEndpoint::builder`].
 pub struct SegmentEndpointBuilder {
     pipeline: Arc<dyn Pipeline>,
+    token: Option<WebhookToken>,
     verifier: Option<WebhookVerifier>,
     limits: WebhookLimits,
     deadline: Duration,
@@ -95,6 +100,7 @@ impl fmt::Debug for SegmentEndpointBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SegmentEndpointBuilder")
             .field("pipeline", &self.pipeline)
+            .field("requires_token", &self.token.is_some())
             .field("verifies_signatures", &self.verifier.is_some())
             .field("limits", &self.limits)
             .field("deadline", &self.deadline)
@@ -103,6 +109,16 @@ impl fmt::Debug for SegmentEndpointBuilder {
 }
 
 impl SegmentEndpointBuilder {
+    /// Requires `token` on every request, as `Authorization: Bearer <token>` or
+    /// `X-Webhook-Token: <token>` (set it as a custom header of the destination); a request
+    /// without it is answered 401 before anything else is checked. Segment signs only the
+    /// first event of a batched request, so the token is what authenticates the rest.
+    #[must_use]
+    pub fn token(mut self, token: WebhookToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
     /// Checks `X-Signature` on every request with `verifier` (Segment's shared secret); a
     /// request without a valid one is answered 401. Without a verifier, requests are not
     /// checked (configure a shared secret in Segment and set it here in production).
@@ -141,6 +157,7 @@ impl SegmentEndpointBuilder {
         }
         Ok(SegmentEndpoint {
             pipeline: self.pipeline,
+            token: self.token,
             verifier: self.verifier,
             limits: self.limits,
             deadline: self.deadline,
@@ -159,6 +176,7 @@ impl SegmentEndpoint {
     pub fn builder(pipeline: Arc<dyn Pipeline>) -> SegmentEndpointBuilder {
         SegmentEndpointBuilder {
             pipeline,
+            token: None,
             verifier: None,
             limits: WebhookLimits::default(),
             deadline: Self::DEFAULT_DEADLINE,
@@ -181,12 +199,32 @@ impl SegmentEndpoint {
     /// Must be called within a tokio runtime: the pipeline runs in a spawned task, so that
     /// work outliving the deadline goes on in the background.
     pub async fn handle(&self, headers: &HeaderMap, body: Bytes) -> EndpointResponse {
-        let response = self.answer(headers, &body).await;
+        self.handle_holding(headers, body, WorkPermit::none()).await
+    }
+
+    /// [`handle`](Self::handle), holding `work` (a place under a [`Gate`](super::Gate)'s
+    /// concurrency limit) until the request's work ends, also when it outlives the deadline.
+    pub async fn handle_holding(
+        &self,
+        headers: &HeaderMap,
+        body: Bytes,
+        work: WorkPermit,
+    ) -> EndpointResponse {
+        let response = self.answer(headers, &body, work).await;
         self.stats.record(&response);
         response
     }
 
-    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> EndpointResponse {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8], work: WorkPermit) -> EndpointResponse {
+        if let Some(token) = &self.token
+            && let Err(refusal) = token.verify(headers)
+        {
+            tracing::debug!(%refusal, "Refused a Segment webhook: bad token.");
+            return EndpointResponse::new(
+                StatusCode::UNAUTHORIZED,
+                AnswerBody::problem(ProblemKind::Token, refusal.to_string()),
+            );
+        }
         if let Some(verifier) = &self.verifier {
             let header = headers.get(SIGNATURE_HEADER).map(HeaderValue::as_bytes);
             if let Err(error) = verifier.verify(header, body) {
@@ -217,7 +255,7 @@ impl SegmentEndpoint {
         }
         let (indexes, messages): (Vec<usize>, Vec<Message>) = decoded.messages.into_iter().unzip();
         if !messages.is_empty() {
-            self.run(&indexes, messages, &mut answer).await;
+            self.run(&indexes, messages, &mut answer, work).await;
         }
         answer.sort_problems();
         let status = if answer.retry_later > 0 {
@@ -232,12 +270,19 @@ impl SegmentEndpoint {
 
     /// Runs the pipeline in a spawned task, waits for it up to the deadline, and counts how
     /// each message ended.
-    async fn run(&self, indexes: &[usize], messages: Vec<Message>, answer: &mut AnswerBody) {
+    async fn run(
+        &self,
+        indexes: &[usize],
+        messages: Vec<Message>,
+        answer: &mut AnswerBody,
+        work: WorkPermit,
+    ) {
         let count = messages.len();
         let pipeline = Arc::clone(&self.pipeline);
         // Spawned, so that work outliving the deadline goes on (its claims held) instead of
-        // being dropped half-way.
+        // being dropped half-way. It holds `work` until it ends.
         let task = tokio::spawn(async move {
+            let _work = work;
             match messages.as_slice() {
                 [message] => vec![pipeline.process(message).await],
                 _ => pipeline.process_batch(messages).await,

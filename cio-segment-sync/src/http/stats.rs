@@ -22,6 +22,9 @@ pub struct EndpointStats {
     retry_later: AtomicU64,
     refused: AtomicU64,
     deadlines: AtomicU64,
+    overloaded: AtomicU64,
+    rate_limited: AtomicU64,
+    shutting_down: AtomicU64,
 }
 
 /// A copy of an [`EndpointStats`]' counters.
@@ -52,6 +55,13 @@ pub struct EndpointStatsSnapshot {
     pub refused: u64,
     /// Requests whose work did not finish within the deadline.
     pub deadlines: u64,
+    /// Requests shed (503) because the route was at its concurrency limit.
+    pub overloaded: u64,
+    /// Requests shed (503) because the route was over its request-rate limit.
+    pub rate_limited: u64,
+    /// Requests answered 503 because the server is shutting down (refused once the drain
+    /// started, or cut short when its grace period ended).
+    pub shutting_down: u64,
 }
 
 impl EndpointStatsSnapshot {
@@ -72,10 +82,11 @@ impl EndpointStats {
         Self::default()
     }
 
-    /// Counts one answer: its status, its item counts and whether it hit the deadline. The
-    /// endpoints call it for every answer they return; a host that answers a request itself
-    /// before calling the endpoint (as the `axum` routes do for a body over the limit) calls it
-    /// too.
+    /// Counts one answer: its status, its item counts, and whether it hit the deadline, was
+    /// shed (concurrency or rate limit) or met the shutdown. The endpoints call it for every
+    /// answer they return; a host that answers a request itself instead of calling the
+    /// endpoint (as the `axum` routes do for a body over the limit, a shed request or the
+    /// drain) calls it too.
     pub fn record(&self, response: &EndpointResponse) {
         let status = match response.status.as_u16() {
             200..=299 => &self.ok,
@@ -97,12 +108,15 @@ impl EndpointStats {
         add(&self.dead_lettered, body.dead_lettered);
         add(&self.retry_later, body.retry_later);
         add(&self.refused, body.refused);
-        if body
-            .problems
-            .iter()
-            .any(|problem| problem.kind == ProblemKind::Deadline)
-        {
-            self.deadlines.fetch_add(1, Ordering::Relaxed);
+        for (kind, counter) in [
+            (ProblemKind::Deadline, &self.deadlines),
+            (ProblemKind::Overloaded, &self.overloaded),
+            (ProblemKind::RateLimited, &self.rate_limited),
+            (ProblemKind::ShuttingDown, &self.shutting_down),
+        ] {
+            if body.problems.iter().any(|problem| problem.kind == kind) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -122,6 +136,9 @@ impl EndpointStats {
             retry_later: get(&self.retry_later),
             refused: get(&self.refused),
             deadlines: get(&self.deadlines),
+            overloaded: get(&self.overloaded),
+            rate_limited: get(&self.rate_limited),
+            shutting_down: get(&self.shutting_down),
         }
     }
 }
@@ -147,20 +164,34 @@ mod tests {
             late,
         ));
         stats.record(&EndpointResponse::new(StatusCode::OK, AnswerBody::new()));
+        for kind in [
+            ProblemKind::Overloaded,
+            ProblemKind::RateLimited,
+            ProblemKind::ShuttingDown,
+            ProblemKind::ShuttingDown,
+        ] {
+            stats.record(&EndpointResponse::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                AnswerBody::problem(kind, "shed"),
+            ));
+        }
         let snapshot = stats.snapshot();
         assert_eq!(
             snapshot,
             EndpointStatsSnapshot {
                 ok: 1,
                 bad_request: 1,
-                service_unavailable: 1,
+                service_unavailable: 5,
                 delivered: 2,
                 refused: 1,
                 retry_later: 1,
                 deadlines: 1,
+                overloaded: 1,
+                rate_limited: 1,
+                shutting_down: 2,
                 ..EndpointStatsSnapshot::default()
             }
         );
-        assert_eq!(snapshot.requests(), 3);
+        assert_eq!(snapshot.requests(), 7);
     }
 }

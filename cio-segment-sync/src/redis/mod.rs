@@ -171,6 +171,19 @@ impl fmt::Debug for RedisConnection {
 }
 
 impl RedisConnection {
+    /// Sends `PING` and waits for the answer (within the operation timeout): whether Redis is
+    /// reachable now. For readiness checks.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when Redis does not answer in time or answers an error.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.run("redis", |mut c| async move {
+            redis::cmd("PING").query_async::<()>(&mut c).await
+        })
+        .await
+    }
+
     /// The full key for `part` under this connection's prefix.
     pub(crate) fn key(&self, part: &str) -> String {
         format!("{}{}", self.prefix, part)

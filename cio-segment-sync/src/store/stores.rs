@@ -70,6 +70,9 @@ pub struct Stores {
     /// Every Segment Tracking API request of the back-sync takes a token here (Segment's
     /// recommended ceiling, 1000/s).
     pub segment_limiter: Arc<dyn RateLimiter>,
+    /// The connection [`Stores::redis`] opened, for [`ping`](Stores::ping).
+    #[cfg(feature = "redis")]
+    redis: Option<crate::redis::RedisConnection>,
 }
 
 impl fmt::Debug for Stores {
@@ -106,7 +109,34 @@ impl Stores {
             segment_limiter: Arc::new(GovernorLimiter::per_second(per_second(
                 REQUESTS_PER_SECOND_RECOMMENDED,
             ))),
+            #[cfg(feature = "redis")]
+            redis: None,
         }
+    }
+
+    /// Whether the shared backend answers now: a `PING` on the Redis connection of
+    /// [`Stores::redis`] (feature `redis`); always `Ok` for [`Stores::memory`]. Stores a host
+    /// put in by hand are not checked by this; give a readiness check of their own.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) when Redis does not answer
+    /// within its operation timeout.
+    pub async fn ping(&self) -> Result<(), crate::StoreError> {
+        #[cfg(feature = "redis")]
+        if let Some(conn) = &self.redis {
+            return conn.ping().await;
+        }
+        Ok(())
+    }
+
+    /// Whether these stores live on a shared backend (`Stores::redis`), i.e. whether
+    /// [`ping`](Self::ping) checks anything.
+    pub fn is_shared(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.redis.is_some();
+        #[cfg(not(feature = "redis"))]
+        false
     }
 
     /// Every store on the Redis `config` points at (under its key prefix), and the Track, App
@@ -175,7 +205,8 @@ impl Stores {
             recent_ids: Arc::new(RedisRecentIds::new(conn.clone())),
             progress: Arc::new(RedisProgressStore::new(conn.clone())),
             leases: Arc::new(RedisLeaseStore::new(conn.clone())),
-            memberships: Arc::new(RedisMembershipStore::new(conn)),
+            memberships: Arc::new(RedisMembershipStore::new(conn.clone())),
+            redis: Some(conn),
         })
     }
 }
@@ -204,6 +235,13 @@ mod tests {
             tokio::time::advance(window).await;
             assert_eq!(deduper.claim("id-1", lease).await.unwrap(), Claim::Done);
         }
+    }
+
+    #[tokio::test]
+    async fn memory_stores_are_always_reachable() {
+        let stores = Stores::memory();
+        assert!(!stores.is_shared());
+        stores.ping().await.unwrap();
     }
 
     #[test]
