@@ -206,7 +206,9 @@ async fn segment_style_redeliveries_through_an_outage_lose_and_duplicate_nothing
         posts_total += posts;
     }
     assert!(redelivered > 0, "the outage made Segment redeliver");
-    eprintln!(
+    // The figures RELIABILITY.md quotes (`--nocapture` shows them).
+    #[allow(clippy::print_stderr)]
+    let () = eprintln!(
         "{EVENTS} events, {posts_total} posts ({redelivered} events redelivered), {} requests to Customer.io",
         server.received_requests().await.unwrap().len()
     );

@@ -402,3 +402,51 @@ async fn the_boolean_attribute_goes_out_as_a_v2_identify_next_to_the_membership(
     attributes.shutdown().await;
     server.verify().await;
 }
+
+#[tokio::test]
+async fn an_app_api_429_pauses_the_shared_app_limiter_and_is_retried_later() {
+    use cio_segment_sync::outcome::{Ack, AckRule};
+    use cio_segment_sync::rate_limit::{Admission, GovernorLimiter, RateLimiter};
+
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/segments"))
+        .and(header("authorization", APP_AUTH))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    nothing_else(&server).await;
+    let mut config = config();
+    config.create_missing = true;
+    let handle = dispatcher(&server);
+    let app = AppClient::new(AppApiKey::new("app-key"), client_config(&server)).unwrap();
+    // The workspace's one App API bucket, shared with every other App caller.
+    let limiter: Arc<dyn RateLimiter> = Arc::new(GovernorLimiter::per_second(
+        std::num::NonZeroU32::new(10).unwrap(),
+    ));
+    let sync: Flow = AudienceSync::new(
+        config,
+        Arc::new(MemoryMembershipStore::default()),
+        handle.clone(),
+    )
+    .with_app_client(app, Arc::clone(&limiter));
+    let error = sync
+        .handle(&identify(
+            "user-1",
+            "new_audience",
+            true,
+            "2024-06-01T10:00:00Z",
+            "m1",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(error.ack(), Ack::RetryLater, "{error}");
+    // Every other App API call now waits out the server's two minutes.
+    match limiter.try_acquire().await.unwrap() {
+        Admission::Wait(wait) => assert!(wait > Duration::from_secs(100), "{wait:?}"),
+        Admission::Granted => panic!("the App API limiter was not paused"),
+    }
+    handle.shutdown().await;
+    server.verify().await;
+}

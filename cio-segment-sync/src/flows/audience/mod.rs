@@ -160,9 +160,9 @@ impl AckRule for AudienceSyncError {
             | AudienceSyncError::Submit(_)
             | AudienceSyncError::Dropped
             | AudienceSyncError::NotDelivered(_) => Ack::RetryLater,
-            AudienceSyncError::App(error) if error.is_retryable() => Ack::RetryLater,
-            AudienceSyncError::App(_)
-            | AudienceSyncError::Audience(_)
+            // The engine's one classifier decides for the vendor's error.
+            AudienceSyncError::App(error) => crate::dispatch::Classification::from(error).ack(),
+            AudienceSyncError::Audience(_)
             | AudienceSyncError::Config { .. }
             | AudienceSyncError::Build(_) => Ack::Refuse,
         }
@@ -180,6 +180,30 @@ impl AudienceSyncError {
 struct AppApi {
     client: AppClient,
     limiter: Arc<dyn RateLimiter>,
+}
+
+impl AppApi {
+    /// A failed App API call. A `429` (or a `503` with `Retry-After`) pauses the workspace's
+    /// App API limiter for the server's delay, so every other App call, in this process or
+    /// (with Redis) another, waits it out too.
+    async fn failed(&self, error: customerio_client::Error) -> AudienceSyncError {
+        let class = crate::dispatch::Classification::from(&error);
+        let pause = match (class.kind, class.retry_after) {
+            (crate::dispatch::FailureKind::Throttled, delay) => {
+                Some(delay.unwrap_or(std::time::Duration::from_secs(1)))
+            }
+            (kind, Some(delay)) if kind.is_retryable() => Some(delay),
+            _ => None,
+        };
+        if let Some(delay) = pause {
+            // Capped like the dispatcher's pauses.
+            let delay = delay.min(crate::dispatch::RetryPolicy::DEFAULT_MAX_RETRY_AFTER);
+            if let Err(error) = self.limiter.pause(delay).await {
+                tracing::warn!(%error, "Could not share an App API pause through the limiter.");
+            }
+        }
+        AudienceSyncError::App(error)
+    }
 }
 
 /// The audience-sync flow. See the [module docs](self).
@@ -449,11 +473,10 @@ where
         let name = format!("{}{key}", self.config.segment_name_prefix);
         if self.config.reuse_existing_by_name {
             app.limiter.acquire().await?;
-            let existing = app
-                .client
-                .list_segments()
-                .await
-                .map_err(AudienceSyncError::App)?;
+            let existing = match app.client.list_segments().await {
+                Ok(existing) => existing,
+                Err(error) => return Err(app.failed(error).await),
+            };
             if let Some(found) = existing
                 .iter()
                 .find(|s| s.name == name && s.segment_type == Some(SegmentType::Manual))
@@ -463,11 +486,10 @@ where
             }
         }
         app.limiter.acquire().await?;
-        let segment = app
-            .client
-            .create_segment(&NewSegment::new(name))
-            .await
-            .map_err(AudienceSyncError::App)?;
+        let segment = match app.client.create_segment(&NewSegment::new(name)).await {
+            Ok(segment) => segment,
+            Err(error) => return Err(app.failed(error).await),
+        };
         tracing::info!(
             segment_id = segment.id,
             audience = key,

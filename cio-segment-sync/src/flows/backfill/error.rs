@@ -44,12 +44,15 @@ pub enum BackfillError {
     Delivery(#[source] DeliverError),
 }
 
+use crate::dispatch::Classification;
+
 impl AckRule for BackfillError {
     /// [`Ack::Refuse`] for inputs that can never work and Profile API refusals no retry fixes;
     /// [`Ack::RetryLater`] for everything that may pass.
     fn ack(&self) -> Ack {
         match self {
-            BackfillError::Profile(error) if !error.is_retryable() => Ack::Refuse,
+            // The engine's one classifier decides for the vendor's error.
+            BackfillError::Profile(error) => Classification::from(error).ack(),
             BackfillError::Lookup(_) | BackfillError::Message(_) | BackfillError::Mapping(_) => {
                 Ack::Refuse
             }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dispatch::sinks::MergeResend;
 use crate::dispatch::{DispatcherConfig, RetryPolicy};
 use crate::identity::ResolverConfig;
 use crate::mapping::MappingConfig;
@@ -73,6 +74,12 @@ pub struct DispatcherSettings {
     pub initial_backoff_ms: Option<u64>,
     /// Longest retry delay, in milliseconds. Default: [`RetryPolicy::default`]'s.
     pub max_backoff_ms: Option<u64>,
+    /// How long a batch is retried before its items go back to their callers as retry-later,
+    /// in seconds. Default: [`RetryPolicy::default`]'s (3600); 0 is refused.
+    pub total_deadline_seconds: Option<NonZeroU64>,
+    /// The longest `Retry-After` waited as asked, in seconds (a longer one is waited this
+    /// long). Default: [`RetryPolicy::default`]'s (3600); 0 is refused.
+    pub max_retry_after_seconds: Option<NonZeroU64>,
 }
 
 impl Default for DispatcherSettings {
@@ -86,6 +93,8 @@ impl Default for DispatcherSettings {
             max_attempts: None,
             initial_backoff_ms: None,
             max_backoff_ms: None,
+            total_deadline_seconds: None,
+            max_retry_after_seconds: None,
         }
     }
 }
@@ -102,6 +111,12 @@ impl DispatcherSettings {
         }
         if let Some(ms) = self.max_backoff_ms {
             retry = retry.with_max_backoff(Duration::from_millis(ms));
+        }
+        if let Some(seconds) = self.total_deadline_seconds {
+            retry = retry.with_total_deadline(Duration::from_secs(seconds.get()));
+        }
+        if let Some(seconds) = self.max_retry_after_seconds {
+            retry = retry.with_max_retry_after(Duration::from_secs(seconds.get()));
         }
         let mut config = DispatcherConfig::default()
             .with_queue_capacity(self.queue_capacity)
@@ -130,10 +145,13 @@ pub struct TriggersConfig {
     pub resolver: ResolverSettings,
     /// The dispatcher.
     pub dispatcher: DispatcherSettings,
-    /// How long a claimed messageId is held, in seconds: longer than the slowest delivery,
-    /// retries included (a shorter lease lets a redelivery through while the first is still
-    /// being sent). Default 600.
+    /// The lease of a claimed messageId, in seconds. It is renewed every third of it while the
+    /// delivery goes on (however long an outage makes that), so it only bounds how long a
+    /// crashed worker's claim keeps a redelivery out. Default 60.
     pub lease_seconds: u64,
+    /// Whether a merge (from an alias) that may have reached Customer.io is sent again after a
+    /// lost answer: `"allow"` (default; a repeated merge does nothing) or `"refuse"`.
+    pub merge_resend: MergeResend,
     /// People processed at once in a batch. Default 16; 0 is refused.
     pub batch_concurrency: NonZeroUsize,
 }
@@ -144,7 +162,8 @@ impl Default for TriggersConfig {
             mapping: MappingConfig::default(),
             resolver: ResolverSettings::default(),
             dispatcher: DispatcherSettings::default(),
-            lease_seconds: 600,
+            lease_seconds: 60,
+            merge_resend: MergeResend::Allow,
             batch_concurrency: NonZeroUsize::new(crate::pipeline::DEFAULT_BATCH_CONCURRENCY)
                 .unwrap_or(NonZeroUsize::MIN),
         }
@@ -154,6 +173,33 @@ impl Default for TriggersConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outage_settings_reach_the_retry_policy_and_the_merge_rule_loads() {
+        let config: TriggersConfig = toml::from_str(
+            r#"
+            merge_resend = "refuse"
+            [dispatcher]
+            total_deadline_seconds = 7200
+            max_retry_after_seconds = 900
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.merge_resend, MergeResend::Refuse);
+        let retry = config.dispatcher.to_config().retry;
+        assert_eq!(retry.total_deadline(), Duration::from_secs(7_200));
+        assert_eq!(retry.max_retry_after(), Duration::from_secs(900));
+        let defaults = TriggersConfig::default();
+        assert_eq!(defaults.merge_resend, MergeResend::Allow);
+        assert_eq!(
+            defaults.dispatcher.to_config().retry,
+            RetryPolicy::default()
+        );
+        for zero in ["total_deadline_seconds = 0", "max_retry_after_seconds = 0"] {
+            let text = format!("[dispatcher]\n{zero}\n");
+            assert!(toml::from_str::<TriggersConfig>(&text).is_err(), "{zero}");
+        }
+    }
 
     #[test]
     fn config_loads_from_toml_with_defaults_for_missing_keys() {

@@ -287,7 +287,7 @@ impl SegmentToCustomerIoBuilder {
             .dead_letters
             .unwrap_or_else(|| Arc::new(MemoryDeadLetters::new(10_000)));
         let (handle, worker) = Dispatcher::new(
-            CustomerIoBatchSink::new(self.client),
+            CustomerIoBatchSink::new(self.client).with_merge_resend(self.config.merge_resend),
             self.config.dispatcher.to_config(),
             self.rate_limiter.unwrap_or_else(default_track_limiter),
             dead_letters.clone(),
