@@ -2,10 +2,10 @@
 //! `cio_segment_sync_http_rejected_total{route, reason}`. (Built only with `--features
 //! axum,metrics`; one test, because the recorder is process-wide.)
 
-use std::collections::BTreeMap;
+mod metrics_support;
+
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,57 +14,14 @@ use cio_segment_sync::http::{RequestRate, SegmentEndpoint};
 use cio_segment_sync::outcome::Outcome;
 use cio_segment_sync::pipeline::{Pipeline, PipelineError};
 use cio_segment_sync::segment_model::Message;
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
+use metrics_support::Capture;
 use tokio::sync::{Semaphore, watch};
 
-#[derive(Default)]
-struct Cell(AtomicU64);
-
-impl CounterFn for Cell {
-    fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::SeqCst);
-    }
-    fn absolute(&self, value: u64) {
-        self.0.store(value, Ordering::SeqCst);
-    }
-}
-
-/// Counters by name and labels, e.g. `name{reason=overloaded,route=segment}`.
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<BTreeMap<String, Arc<Cell>>>>);
-
-impl Capture {
-    fn get(&self, route: &str, reason: &str) -> u64 {
-        let key = format!("cio_segment_sync_http_rejected_total{{reason={reason},route={route}}}");
-        self.0
-            .lock()
-            .unwrap()
-            .get(&key)
-            .map_or(0, |c| c.0.load(Ordering::SeqCst))
-    }
-}
-
-impl Recorder for Capture {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        Counter::from_arc(Arc::clone(self.0.lock().unwrap().entry(name).or_default()))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
+/// A rejection counter's value.
+fn rejected(capture: &Capture, route: &str, reason: &str) -> u64 {
+    capture.get(&format!(
+        "cio_segment_sync_http_rejected_total{{reason={reason},route={route}}}"
+    ))
 }
 
 /// Holds every message until released.
@@ -128,12 +85,12 @@ async fn every_refusal_is_counted_by_route_and_reason() {
     let _ = held.entered.subscribe().wait_for(|n| *n >= 1).await;
     // 2: at the concurrency limit (rate 2 of 4).
     assert_eq!(post(&base, event(2)).await, 503);
-    assert_eq!(capture.get("segment", "overloaded"), 1);
+    assert_eq!(rejected(&capture, "segment", "overloaded"), 1);
     // 3: admitted once the first is answered, but its body is over the limit (rate 3 of 4).
     held.release.add_permits(1);
     assert_eq!(in_flight.await.unwrap(), 200);
     assert_eq!(post(&base, vec![b' '; 129]).await, 413);
-    assert_eq!(capture.get("segment", "too_large"), 1);
+    assert_eq!(rejected(&capture, "segment", "too_large"), 1);
     // 4: admitted and held again (rate 4 of 4).
     let in_flight = tokio::spawn({
         let base = base.clone();
@@ -142,14 +99,14 @@ async fn every_refusal_is_counted_by_route_and_reason() {
     let _ = held.entered.subscribe().wait_for(|n| *n >= 2).await;
     // 5: over the rate.
     assert_eq!(post(&base, event(5)).await, 503);
-    assert_eq!(capture.get("segment", "rate_limited"), 1);
+    assert_eq!(rejected(&capture, "segment", "rate_limited"), 1);
     // The drain: the held one is cut short at the end of its grace; a new one is refused.
     let report = drain.run(Duration::from_millis(200)).await;
     assert_eq!(report.cut_short, 1);
     assert_eq!(in_flight.await.unwrap(), 503);
-    assert_eq!(capture.get("segment", "grace_ended"), 1);
+    assert_eq!(rejected(&capture, "segment", "grace_ended"), 1);
     assert_eq!(post(&base, event(6)).await, 503);
-    assert_eq!(capture.get("segment", "shutting_down"), 1);
-    assert_eq!(capture.get("segment", "overloaded"), 1);
+    assert_eq!(rejected(&capture, "segment", "shutting_down"), 1);
+    assert_eq!(rejected(&capture, "segment", "overloaded"), 1);
     held.release.add_permits(1);
 }

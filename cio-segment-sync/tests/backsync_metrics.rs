@@ -3,9 +3,10 @@
 //! histogram. A *local* recorder captures them (no global state): the whole run happens on one
 //! thread inside `metrics::with_local_recorder`.
 
+mod metrics_support;
+
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -31,75 +32,24 @@ use cio_segment_sync::rate_limit::Unlimited;
 use cio_segment_sync::segment_model::client::BaseUrl;
 use cio_segment_sync::segment_model::client::profile::{AccessToken, ProfileClient};
 use cio_segment_sync::segment_model::client::tracking::{TrackingClient, WriteKey};
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
-    SharedString, Unit,
-};
+use metrics_support::Capture;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-/// Counts increments of a counter, or observations of a histogram.
-#[derive(Default)]
-struct Cell(AtomicU64);
-
-impl CounterFn for Cell {
-    fn increment(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::SeqCst);
-    }
-    fn absolute(&self, value: u64) {
-        self.0.store(value, Ordering::SeqCst);
-    }
-}
-
-impl HistogramFn for Cell {
-    fn record(&self, _value: f64) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-/// Cells by `name{label=value,…}` (labels sorted).
-#[derive(Default, Clone)]
-struct Capture(Arc<Mutex<BTreeMap<String, Arc<Cell>>>>);
-
-impl Capture {
-    fn cell(&self, key: &Key) -> Arc<Cell> {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        Arc::clone(self.0.lock().unwrap().entry(name).or_default())
-    }
-
-    /// Every answer metric, by name and labels.
-    fn answers(&self) -> BTreeMap<String, u64> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(name, _)| {
-                name.starts_with(MESSAGES_TOTAL) || name.starts_with(MESSAGE_DURATION_SECONDS)
-            })
-            .map(|(name, cell)| (name.clone(), cell.0.load(Ordering::SeqCst)))
-            .collect()
-    }
-}
-
-impl Recorder for Capture {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.cell(key))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(self.cell(key))
-    }
+/// Every answer metric (messages and durations), by name and labels.
+fn answers(capture: &Capture) -> BTreeMap<String, u64> {
+    capture
+        .names()
+        .into_iter()
+        .filter(|name| {
+            name.starts_with(MESSAGES_TOTAL) || name.starts_with(MESSAGE_DURATION_SECONDS)
+        })
+        .map(|name| {
+            let value = capture.get(&name);
+            (name, value)
+        })
+        .collect()
 }
 
 /// Runs `test` on one thread with `capture` as the thread's recorder.
@@ -227,7 +177,7 @@ fn every_engagement_answer_is_counted_with_its_flow_and_timed() {
         segment.verify().await;
     });
     assert_eq!(
-        capture.answers(),
+        answers(&capture),
         expected(&[
             (
                 "cio_segment_sync_message_duration_seconds{flow=engagement}",
@@ -355,7 +305,7 @@ fn every_backfill_answer_is_counted_with_its_flow_and_timed() {
         }])]
     );
     assert_eq!(
-        capture.answers(),
+        answers(&capture),
         expected(&[
             (
                 "cio_segment_sync_message_duration_seconds{flow=backfill}",
