@@ -3,7 +3,7 @@
 //! Several worker processes on several machines share one state through Redis: dedupe claims
 //! ([`RedisDeduper`]), identity links ([`RedisIdentityStore`]) and last activity
 //! ([`RedisActivityStore`]), onboarding progress ([`RedisProgressStore`]), audience membership, newest change first
-//! ([`RedisMembershipStore`]), and a rate limiter ([`RedisRateLimiter`]) so many workers together
+//! ([`RedisMembershipStore`]), dead letters in a stream ([`RedisDeadLetters`]), and a rate limiter ([`RedisRateLimiter`]) so many workers together
 //! stay within one workspace's limit. Every key lives under a
 //! configurable prefix, everything that can expire has a TTL, and every operation that two
 //! workers could race on runs as one Lua script, so it is atomic on the server.
@@ -69,6 +69,7 @@ mod membership;
 mod progress;
 mod rate_limit;
 
+pub use crate::dead_letter::RedisDeadLetters;
 pub use activity::RedisActivityStore;
 pub use dedupe::RedisDeduper;
 pub use identity::RedisIdentityStore;
