@@ -96,5 +96,9 @@ async fn workers_share_one_stream_and_a_foreign_entry_is_named_by_its_id() {
     let left = writer.pending().await.unwrap();
     assert_eq!(left.records.len(), 1);
     assert_eq!(left.records[0].record.id.as_deref(), Some("m-2"));
-    assert!(reader.location().ends_with("dead-letters"), "{}", reader.location());
+    assert!(
+        reader.location().ends_with("dead-letters"),
+        "{}",
+        reader.location()
+    );
 }

@@ -1,6 +1,7 @@
 //! `cio-sync replay` against a wiremock Customer.io: exact requests from a plain
 //! and a gzip archive, the same event ids on a second replay, ids derived from content for
-//! messages without one, and unreadable lines dead-lettered.
+//! messages without one, unreadable lines and refused messages dead-lettered as records.
+//! (Outages, giving up and resume files: `replay_outage.rs`.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,11 @@ use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+use cio_segment_sync::dead_letter::{MemoryDeadLetters, Reason, SEGMENT_MESSAGE, Source};
 use cio_segment_sync::flows::router::SegmentRouter;
 use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
 use cio_sync::cli::{Cli, Command};
-use cio_sync::replay::{derived_message_id, messages_from_line, replay_files};
+use cio_sync::replay::{Input, ReplayOptions, derived_message_id, messages_from_line, replay};
 use clap::Parser;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
@@ -151,11 +153,12 @@ async fn a_plain_archive_replayed_twice_sends_the_same_requests() {
     for _ in 0..2 {
         // A fresh flow each time (a new process): its deduper knows nothing of the first run.
         let flow = flow(&server);
-        let mut dead: Vec<u8> = Vec::new();
-        let summary = replay_files(
+        let dead = MemoryDeadLetters::new(10);
+        let summary = replay(
             &flow,
-            std::slice::from_ref(&file),
-            Some(&mut dead as &mut dyn Write),
+            &[Input::Archive(file.clone())],
+            &ReplayOptions::default(),
+            &dead,
             None,
         )
         .await
@@ -167,15 +170,22 @@ async fn a_plain_archive_replayed_twice_sends_the_same_requests() {
         assert_eq!(summary.unreadable.values().sum::<usize>(), 1);
         assert!(!summary.is_clean());
 
-        let dead = String::from_utf8(dead).unwrap();
-        let records: Vec<Value> = dead
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let records = dead.records();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0]["line"], 5);
-        assert_eq!(records[0]["message"], LINE_4);
-        assert_eq!(records[0]["file"], file.display().to_string());
+        assert_eq!(records[0].sink, SEGMENT_MESSAGE);
+        assert_eq!(records[0].item, Value::String(LINE_4.to_owned()));
+        assert_eq!(
+            records[0].source,
+            Some(Source::Archive {
+                file: file.display().to_string(),
+                line: 5
+            })
+        );
+        assert!(
+            matches!(&records[0].reason, Reason::Unreadable { error } if error.starts_with("not JSON")),
+            "{:?}",
+            records[0].reason
+        );
     }
     server.verify().await;
     assert_eq!(server.received_requests().await.unwrap().len(), 8);
@@ -188,7 +198,16 @@ async fn a_gzip_archive_sends_exactly_what_the_plain_one_does() {
     let server = MockServer::start().await;
     expect_archive(&server, 1).await;
     let flow = flow(&server);
-    let summary = replay_files(&flow, &[file], None, None).await.unwrap();
+    let dead = MemoryDeadLetters::new(10);
+    let summary = replay(
+        &flow,
+        &[Input::Archive(file)],
+        &ReplayOptions::default(),
+        &dead,
+        None,
+    )
+    .await
+    .unwrap();
     flow.triggers().shutdown().await;
     assert_eq!(summary.read, 4);
     assert_eq!(summary.delivered, 4);
@@ -211,11 +230,16 @@ async fn a_rejected_message_is_dead_lettered_and_a_missing_file_is_unreadable() 
         .mount(&server)
         .await;
     let flow = flow(&server);
-    let mut dead: Vec<u8> = Vec::new();
-    let summary = replay_files(
+    let dead = MemoryDeadLetters::new(10);
+    let missing = dir.path().join("missing.jsonl");
+    let summary = replay(
         &flow,
-        &[path, dir.path().join("missing.jsonl")],
-        Some(&mut dead as &mut dyn Write),
+        &[
+            Input::Archive(path.clone()),
+            Input::Archive(missing.clone()),
+        ],
+        &ReplayOptions::default(),
+        &dead,
         None,
     )
     .await
@@ -228,15 +252,30 @@ async fn a_rejected_message_is_dead_lettered_and_a_missing_file_is_unreadable() 
         summary.unreadable.keys().collect::<Vec<_>>(),
         ["cannot open file (entity not found)"]
     );
-    let dead = String::from_utf8(dead).unwrap();
-    let records: Vec<Value> = dead
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(records.len(), 2);
-    assert_eq!(records[0]["message"]["messageId"], "r-1");
-    assert_eq!(records[0]["line"], 1);
-    assert_eq!(records[1]["line"], 0);
+    // The refused message, as read (with its archive line), and the file that is not there.
+    let records = dead.records();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].id.as_deref(), Some("r-1"));
+    assert_eq!(records[1].item["messageId"], "r-1");
+    assert_eq!(records[1].attempts, 1);
+    assert!(records[1].submitted_at.is_some());
+    assert_eq!(
+        records[1].source,
+        Some(Source::Archive {
+            file: path.display().to_string(),
+            line: 1
+        })
+    );
+    assert_eq!(records[1].reason.label(), "rejected_by_server");
+    assert!(records[1].reason.is_dead_letter());
+    assert_eq!(
+        records[0].source,
+        Some(Source::Archive {
+            file: missing.display().to_string(),
+            line: 0
+        })
+    );
+    assert_eq!(records[0].reason.label(), "unreadable");
     server.verify().await;
 }
 
@@ -360,9 +399,15 @@ async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
         lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
     )
     .unwrap();
-    let summary = replay_files(&engine.router, &[file], None, None)
-        .await
-        .unwrap();
+    let summary = replay(
+        &engine.router,
+        &[Input::Archive(file)],
+        &ReplayOptions::default(),
+        &MemoryDeadLetters::new(10),
+        None,
+    )
+    .await
+    .unwrap();
     engine.shutdown().await;
     assert_eq!((summary.read, summary.delivered), (2, 2), "{summary}");
     assert!(summary.is_clean());

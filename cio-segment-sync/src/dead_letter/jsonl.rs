@@ -254,11 +254,7 @@ impl Reader {
             let Some(bytes) = read_segment(&self.layout, &segment, 0)? else {
                 continue;
             };
-            let parsed = parse_lines(
-                &bytes,
-                &segment.path.display().to_string(),
-                segment.sealed,
-            );
+            let parsed = parse_lines(&bytes, &segment.path.display().to_string(), segment.sealed);
             for (line, record) in parsed.records {
                 let key = self.layout.key(segment.seq, line);
                 if !marks.contains(&key) {
@@ -885,7 +881,10 @@ mod tests {
         let third = DeadLetterDir::open(dir.path()).unwrap();
         assert_eq!(
             names(dir.path()),
-            ["dead-letters-000001.sealed.jsonl", "dead-letters-000002.jsonl"]
+            [
+                "dead-letters-000001.sealed.jsonl",
+                "dead-letters-000002.jsonl"
+            ]
         );
         let listing = third.pending().await.unwrap();
         assert_eq!(listing.records.len(), 3);

@@ -83,7 +83,14 @@ pub use record::{
     parse_lines, parse_record, read_records,
 };
 #[cfg(feature = "redis")]
-pub use redis::{DEFAULT_STREAM_MAX_LEN, RedisDeadLetters};
+pub use redis::RedisDeadLetters;
+
+/// How many entries the Redis dead-letter stream keeps by default (`MAXLEN ~`): 100 000,
+/// about 100 MB of Redis memory at 1 KiB a record.
+pub const DEFAULT_STREAM_MAX_LEN: std::num::NonZeroU64 = match std::num::NonZeroU64::new(100_000) {
+    Some(len) => len,
+    None => std::num::NonZeroU64::MIN,
+};
 
 /// Why an item was dead-lettered.
 ///
@@ -325,6 +332,12 @@ impl<T: DeadLetterStore + ?Sized> DeadLetterStore for Arc<T> {
         (**self).location()
     }
 }
+
+/// A store that is both a [`DeadLetterSink`] and a [`DeadLetterStore`] (every store of this
+/// crate), usable as one `Arc<dyn DeadLetterLog>`; it upcasts to either trait object.
+pub trait DeadLetterLog: DeadLetterSink + DeadLetterStore {}
+
+impl<T: DeadLetterSink + DeadLetterStore + ?Sized> DeadLetterLog for T {}
 
 /// A dead-letter file could not be read back by [`read_all`].
 #[derive(Debug, thiserror::Error)]

@@ -438,8 +438,7 @@ fn legacy_replay_line(value: Value) -> Result<Record, Problem> {
         message: Value,
     }
     let line: Line = serde_json::from_value(value).map_err(Problem::Invalid)?;
-    let reason = if line.reason.starts_with("not delivered") || line.reason == "retries_exhausted"
-    {
+    let reason = if line.reason.starts_with("not delivered") || line.reason == "retries_exhausted" {
         Reason::NotSent {
             last_error: line.reason,
         }
@@ -590,9 +589,7 @@ mod tests {
         assert_eq!(value, json!({"type": "unreadable", "error": "not JSON"}));
         assert_eq!(serde_json::from_value::<Reason>(value).unwrap(), unreadable);
         assert!(serde_json::from_value::<Reason>(json!({"type": "bogus"})).is_err());
-        assert!(
-            serde_json::from_value::<Reason>(json!({"type": "not_sent", "extra": 1})).is_err()
-        );
+        assert!(serde_json::from_value::<Reason>(json!({"type": "not_sent", "extra": 1})).is_err());
     }
 
     #[test]

@@ -5,17 +5,13 @@ use std::num::NonZeroU64;
 use async_trait::async_trait;
 
 use super::record::{Location, ReadError, parse_record};
-use super::{DeadLetterError, DeadLetterSink, DeadLetterStore, Listing, Record, RecordKey, Stored};
+use super::{
+    DEFAULT_STREAM_MAX_LEN, DeadLetterError, DeadLetterSink, DeadLetterStore, Listing, Record,
+    RecordKey, Stored,
+};
 use crate::redis::RedisConnection;
 
 const STORE: &str = "redis dead-letter stream";
-
-/// How many entries the stream keeps by default (`MAXLEN ~`): 100 000, about 100 MB of
-/// Redis memory at 1 KiB a record.
-pub const DEFAULT_STREAM_MAX_LEN: NonZeroU64 = match NonZeroU64::new(100_000) {
-    Some(len) => len,
-    None => NonZeroU64::MIN,
-};
 
 /// Entries read or deleted per command.
 const PAGE: usize = 1000;
@@ -135,10 +131,9 @@ impl DeadLetterStore for RedisDeadLetters {
                         .records
                         .push(Stored::new(RecordKey::new(id.clone()), record)),
                     Some(Err(problem)) => listing.errors.push(ReadError::new(location(), problem)),
-                    None => listing.errors.push(ReadError::new(
-                        location(),
-                        super::Problem::NotARecord,
-                    )),
+                    None => listing
+                        .errors
+                        .push(ReadError::new(location(), super::Problem::NotARecord)),
                 }
             }
             if !full {
@@ -163,7 +158,11 @@ impl DeadLetterStore for RedisDeadLetters {
             let _deleted: u64 = self
                 .conn
                 .run(STORE, |mut c| async move {
-                    redis::cmd("XDEL").arg(key).arg(ids).query_async(&mut c).await
+                    redis::cmd("XDEL")
+                        .arg(key)
+                        .arg(ids)
+                        .query_async(&mut c)
+                        .await
                 })
                 .await?;
         }
