@@ -458,6 +458,12 @@ async fn replay_command(args: ReplayArgs, out: &mut dyn Write) -> Result<Status,
     }
     let server = config.server();
     let data_dir = data_dir_of(args.data_dir.as_ref(), &config);
+    // The engine first: missing credentials stop the command before anything is created.
+    let (engine, sink) = replay_engine(&env, config, args.dry_run, args.rate).await?;
+    let place = Place::choose(args.dead_letter.clone(), false, &env, data_dir.clone());
+    let store = dead_letters::open(&place, &env, &server)
+        .await
+        .map_err(|e| usage(error_chain(&e)))?;
     let mut options = ReplayOptions::default().with_backoff(args.outage.backoff());
     if let Some(after) = args.outage.give_up_after {
         let resume_to = match args.resume_to {
@@ -477,11 +483,6 @@ async fn replay_command(args: ReplayArgs, out: &mut dyn Write) -> Result<Status,
         }
         options = options.give_up_after(after, resume_to);
     }
-    let place = Place::choose(args.dead_letter.clone(), false, &env, data_dir);
-    let store = dead_letters::open(&place, &env, &server)
-        .await
-        .map_err(|e| usage(error_chain(&e)))?;
-    let (engine, sink) = replay_engine(&env, config, args.dry_run, args.rate).await?;
 
     let mut inputs: Vec<Input> = args.resume.iter().cloned().map(Input::Resume).collect();
     inputs.extend(args.files.iter().cloned().map(Input::Archive));

@@ -561,3 +561,89 @@ pub async fn replay(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    #[test]
+    fn the_data_directory_is_chosen_in_the_documented_order() {
+        let all = [
+            (DATA_DIR_VAR, "/env/dir"),
+            ("XDG_STATE_HOME", "/xdg/state"),
+            ("HOME", "/home/ada"),
+        ];
+        let flag = Path::new("/flag/dir");
+        let config = Path::new("/config/dir");
+        assert_eq!(data_dir(Some(flag), Some(config), lookup(&all)), flag);
+        assert_eq!(
+            data_dir(None, Some(config), lookup(&all)),
+            Path::new("/env/dir")
+        );
+        assert_eq!(data_dir(None, Some(config), lookup(&all[1..])), config);
+        assert_eq!(
+            data_dir(None, None, lookup(&all[1..])),
+            Path::new("/xdg/state/cio-sync")
+        );
+        // A relative XDG_STATE_HOME is ignored, as the spec says; so are blank variables.
+        assert_eq!(
+            data_dir(
+                None,
+                None,
+                lookup(&[
+                    ("XDG_STATE_HOME", "state"),
+                    ("HOME", "/home/ada"),
+                    (DATA_DIR_VAR, " ")
+                ])
+            ),
+            Path::new("/home/ada/.local/state/cio-sync")
+        );
+        assert_eq!(
+            data_dir(None, None, lookup(&[])),
+            Path::new("cio-sync-data")
+        );
+    }
+
+    #[test]
+    fn a_file_wins_over_redis_which_wins_over_the_directory() {
+        let plain = Env::from_lookup(|_| None).unwrap();
+        let with_redis =
+            Env::from_lookup(|name| (name == "REDIS_URL").then(|| "redis://localhost".to_owned()))
+                .unwrap();
+        let dir = PathBuf::from("/data");
+        let file = Some(PathBuf::from("/dead.jsonl"));
+        assert_eq!(
+            Place::choose(file.clone(), true, &with_redis, dir.clone()),
+            Place::File(PathBuf::from("/dead.jsonl"))
+        );
+        assert_eq!(
+            Place::choose(None, false, &with_redis, dir.clone()),
+            Place::Redis
+        );
+        assert_eq!(Place::choose(None, true, &plain, dir.clone()), Place::Redis);
+        assert_eq!(
+            Place::choose(None, false, &plain, dir.clone()),
+            Place::Dir(dir)
+        );
+        assert_eq!(Place::Redis.kind(), "redis");
+    }
+
+    #[tokio::test]
+    async fn the_redis_stream_needs_redis_url() {
+        let plain = Env::from_lookup(|_| None).unwrap();
+        let error = open(&Place::Redis, &plain, &ServerConfig::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, OpenError::NoRedisUrl), "{error}");
+    }
+}

@@ -413,3 +413,98 @@ async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
     assert!(summary.is_clean());
     server.verify().await;
 }
+
+#[test]
+fn the_outage_flags_and_the_dead_letters_commands_are_parsed_and_checked() {
+    let cli = Cli::try_parse_from([
+        "cio-sync",
+        "replay",
+        "--give-up-after",
+        "1h30m",
+        "--resume-to",
+        "left.jsonl",
+        "--retry-initial",
+        "250ms",
+        "--retry-max",
+        "5m",
+        "--jitter-seed",
+        "3",
+        "--data-dir",
+        "/srv/cio",
+        "--resume",
+        "a.resume.jsonl",
+        "--resume",
+        "b.resume.jsonl",
+    ])
+    .unwrap();
+    let Command::Replay(args) = cli.command else {
+        panic!("not the replay command");
+    };
+    assert_eq!(
+        args.outage.give_up_after,
+        Some(std::time::Duration::from_secs(5400))
+    );
+    assert_eq!(args.resume_to, Some(PathBuf::from("left.jsonl")));
+    assert_eq!(
+        args.outage.retry_initial,
+        std::time::Duration::from_millis(250)
+    );
+    assert_eq!(args.outage.retry_max, std::time::Duration::from_secs(300));
+    assert_eq!(args.outage.jitter_seed, Some(3));
+    assert_eq!(args.data_dir, Some(PathBuf::from("/srv/cio")));
+    assert_eq!(
+        args.resume,
+        [
+            PathBuf::from("a.resume.jsonl"),
+            PathBuf::from("b.resume.jsonl")
+        ]
+    );
+    assert!(args.files.is_empty(), "a resume file is enough input");
+
+    // The defaults: never give up; 1 s doubling to 60 s.
+    let cli = Cli::try_parse_from(["cio-sync", "replay", "a.jsonl"]).unwrap();
+    let Command::Replay(args) = cli.command else {
+        panic!("not the replay command");
+    };
+    assert_eq!(args.outage.give_up_after, None);
+    assert_eq!(args.outage.retry_initial, std::time::Duration::from_secs(1));
+    assert_eq!(args.outage.retry_max, std::time::Duration::from_secs(60));
+
+    for (bad, named) in [
+        (vec!["replay", "--resume-to", "x", "a"], "--give-up-after"),
+        (
+            vec!["replay", "--give-up-after", "soon", "a"],
+            "--give-up-after",
+        ),
+        (vec!["replay", "--retry-max", "5", "a"], "no unit"),
+        (
+            vec!["dead-letters", "list", "--dir", "d", "--redis"],
+            "--redis",
+        ),
+        (
+            vec!["dead-letters", "list", "--file", "f", "--redis"],
+            "--redis",
+        ),
+        (vec!["dead-letters", "bogus"], "bogus"),
+    ] {
+        let argv = std::iter::once("cio-sync").chain(bad.iter().copied());
+        let error = Cli::try_parse_from(argv).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{bad:?}");
+        assert!(error.to_string().contains(named), "{bad:?}: {error}");
+    }
+
+    let cli = Cli::try_parse_from([
+        "cio-sync",
+        "dead-letters",
+        "list",
+        "--dir",
+        "d",
+        "--show-personal-data",
+    ])
+    .unwrap();
+    let Command::DeadLetters(cio_sync::cli::DeadLettersCommand::List(args)) = cli.command else {
+        panic!("not dead-letters list");
+    };
+    assert_eq!(args.store.dir, Some(PathBuf::from("d")));
+    assert!(args.show_personal_data);
+}

@@ -554,3 +554,81 @@ async fn an_existing_resume_file_or_a_bad_duration_is_a_usage_error() {
     assert!(text.contains("the number 90 has no unit"), "{text}");
     assert_eq!(fake.requests(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_dead_letters_are_resent_through_their_dispatcher_in_order() {
+    use cio_segment_sync::dead_letter::{
+        DeadLetter, DeadLetterDir, DeadLetterReason, DeadLetterSink, DeadLetterStore,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // What `serve` records when Customer.io refuses operations: the operations themselves.
+    let store = DeadLetterDir::open(&data).unwrap();
+    let op = |n: i64| {
+        json!({"type": "person", "action": "event", "identifiers": {"id": "u-1"},
+               "name": format!("Event {n}"), "id": event_id(&format!("s-{n}"), AT_MS + n).to_string(),
+               "timestamp": AT_MS / 1000})
+    };
+    for n in 0..3 {
+        let mut entry = DeadLetter::new(
+            "customerio.track.v2.batch",
+            op(n),
+            DeadLetterReason::RejectedByServer {
+                message: "bad".into(),
+                field: None,
+            },
+            1,
+        );
+        entry.ordering_key = Some(42);
+        store.record(entry).await.unwrap();
+    }
+    // A reporting-webhook event that could not be read: nothing can send it again.
+    store
+        .record(DeadLetter::new(
+            "customerio.reporting_webhook",
+            json!({"metric": "nope"}),
+            DeadLetterReason::TooLarge { bytes: 2, limit: 1 },
+            0,
+        ))
+        .await
+        .unwrap();
+    drop(store);
+
+    let (server, fake) = Fake::start(|_, _| 200).await;
+    let config = write_config(dir.path());
+    let output = run(
+        &server,
+        args(&[
+            "dead-letters",
+            "replay",
+            "--config",
+            &config,
+            "--dir",
+            data.to_str().unwrap(),
+        ]),
+    )
+    .await;
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(3), "{text}");
+    assert!(text.contains("pending 4: delivered 3"), "{text}");
+    assert!(
+        text.contains("no dispatcher for sink `customerio.reporting_webhook`"),
+        "{text}"
+    );
+    let sent: Vec<Value> = fake
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(op, _)| op.clone())
+        .collect();
+    assert_eq!(
+        sent,
+        [op(0), op(1), op(2)],
+        "the same operations, in their order"
+    );
+
+    let left = DeadLetterDir::open(&data).unwrap().pending().await.unwrap();
+    assert_eq!(left.records.len(), 1);
+    assert_eq!(left.records[0].record.sink, "customerio.reporting_webhook");
+}
