@@ -29,7 +29,9 @@
 //! - [`flows`]: ready-made flows per use case (triggers and enrichment, onboarding
 //!   milestones, churn prevention, audience sync, engagement back-sync, new-subscriber
 //!   backfill, deletion and suppression);
-//! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
+//! - [`dead_letter`]: what was refused for good, with the reason, in one versioned record format
+//!   shared with replay resume files (in memory, a rotated JSONL directory, one file, or a Redis
+//!   stream), read back and marked when re-sent;
 //! - `http` (feature `http`): framework-free webhook endpoints for Segment and Customer.io:
 //!   verify, decode, run under a deadline, answer 200 / 400 / 503 by one rule;
 //! - `axum` (feature `axum`): those endpoints as routes a host mounts in its own axum `Router`;
