@@ -150,7 +150,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     pub resume: Vec<PathBuf>,
     /// Where to write the resume file when giving up (it must not exist; default:
-    /// DATA_DIR/resume-<UTC time>.jsonl).
+    /// DATA_DIR/resume-UTCTIME-PID.jsonl).
     #[arg(long, value_name = "FILE", requires = "give_up_after")]
     pub resume_to: Option<PathBuf>,
     /// Waits and giving up.
@@ -329,11 +329,12 @@ async fn serve_command(args: ServeArgs) -> Result<bool, BoxError> {
         }
     };
     let bind = env.bind;
-    let mut options = ServeOptions::default();
-    options.dry_run = args.dry_run;
-    options.data_dir = Some(data_dir_of(args.data_dir.as_ref(), &config));
-    options.dead_letter = args.dead_letter;
-    options.metrics = metrics;
+    let options = ServeOptions {
+        dry_run: args.dry_run,
+        dead_letter: args.dead_letter,
+        data_dir: Some(data_dir_of(args.data_dir.as_ref(), &config)),
+        metrics,
+    };
     let server = Server::build(env, config, options)
         .await
         .map_err(|error| usage(error_chain(&error)))?;

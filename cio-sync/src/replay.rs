@@ -742,10 +742,10 @@ fn open_counting(path: &Path, read: Arc<AtomicU64>) -> std::io::Result<Box<dyn B
 
 /// One thing read from the inputs.
 enum Item {
-    Job(Job),
+    Job(Box<Job>),
     /// An item that is not a Segment message: a dead letter.
     Unreadable {
-        record: Record,
+        record: Box<Record>,
         reason: String,
     },
     /// A line of a resume file that is not a record (it stays in that file).
@@ -754,10 +754,18 @@ enum Item {
     NotReplayable,
 }
 
+/// The input being read: what it is, its name, its lines and the last line number read.
+struct Current {
+    archive: bool,
+    file: String,
+    lines: Lines<Box<dyn BufRead>>,
+    line_no: u64,
+}
+
 /// Reads the inputs in order, an item at a time.
 struct Reader<'a> {
     inputs: std::slice::Iter<'a, Input>,
-    current: Option<(Input, String, Lines<Box<dyn BufRead>>, u64)>,
+    current: Option<Current>,
     queue: VecDeque<Item>,
     bytes: Arc<AtomicU64>,
     done_before: u64,
@@ -783,9 +791,15 @@ impl<'a> Reader<'a> {
             if let Some(item) = self.queue.pop_front() {
                 return Some(item);
             }
-            if let Some((input, file, lines, line_no)) = self.current.as_mut() {
+            if let Some(Current {
+                archive,
+                file,
+                lines,
+                line_no,
+            }) = self.current.as_mut()
+            {
                 let next = lines.next();
-                let is_archive = matches!(input, Input::Archive(_));
+                let is_archive = *archive;
                 let file = file.clone();
                 match next {
                     Some(Ok(line)) => {
@@ -821,7 +835,14 @@ impl<'a> Reader<'a> {
             let file = path.display().to_string();
             self.bytes.store(0, Ordering::Relaxed);
             match open_counting(path, Arc::clone(&self.bytes)) {
-                Ok(reader) => self.current = Some((input.clone(), file, reader.lines(), 0)),
+                Ok(reader) => {
+                    self.current = Some(Current {
+                        archive: matches!(input, Input::Archive(_)),
+                        file,
+                        lines: reader.lines(),
+                        line_no: 0,
+                    });
+                }
                 Err(error) => {
                     let reason = format!("cannot open file ({})", error.kind());
                     match input {
@@ -853,7 +874,7 @@ impl<'a> Reader<'a> {
                 line,
             });
             self.queue.push_back(Item::Unreadable {
-                record,
+                record: Box::new(record),
                 reason: "not a Segment message".to_owned(),
             });
         }
@@ -863,7 +884,7 @@ impl<'a> Reader<'a> {
         };
         for message in messages {
             self.queue
-                .push_back(Item::Job(Job::new(message, Some(source.clone()))));
+                .push_back(Item::Job(Box::new(Job::new(message, Some(source.clone())))));
         }
     }
 
@@ -878,7 +899,7 @@ impl<'a> Reader<'a> {
         };
         let item = match record.message() {
             None => Item::NotReplayable,
-            Some(Ok(message)) => Item::Job(Job::from_record(&record, message)),
+            Some(Ok(message)) => Item::Job(Box::new(Job::from_record(&record, message))),
             Some(Err(error)) => {
                 let reason = format!("not a Segment message ({error})");
                 let mut record = record;
@@ -886,7 +907,7 @@ impl<'a> Reader<'a> {
                     error: reason.clone(),
                 };
                 Item::Unreadable {
-                    record,
+                    record: Box::new(record),
                     reason: "not a Segment message".to_owned(),
                 }
             }
@@ -907,7 +928,10 @@ fn unreadable(file: &str, line: u64, raw: Value, reason: String) -> Item {
         file: file.to_owned(),
         line,
     });
-    Item::Unreadable { record, reason }
+    Item::Unreadable {
+        record: Box::new(record),
+        reason,
+    }
 }
 
 fn bump(map: &mut BTreeMap<String, usize>, reason: &str) {
@@ -960,9 +984,9 @@ pub async fn replay(
                     match reader.next()? {
                         Item::Job(job) => {
                             read += 1;
-                            return Some(job);
+                            return Some(*job);
                         }
-                        Item::Unreadable { record, reason } => refused.push((record, reason)),
+                        Item::Unreadable { record, reason } => refused.push((*record, reason)),
                         Item::BadRecord(reason) => bad_records.push(reason),
                         Item::NotReplayable => not_replayable += 1,
                     }
@@ -1064,7 +1088,7 @@ async fn write_resume(
             }
             Item::Unreadable { record, reason } => {
                 dead_letters
-                    .append(record)
+                    .append(*record)
                     .await
                     .map_err(ReplayError::DeadLetters)?;
                 bump(&mut summary.unreadable, &reason);

@@ -503,7 +503,7 @@ async fn a_refused_event_is_a_dead_letter_that_dead_letters_list_counts_and_repl
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("pending 1: delivered 1"), "{text}");
-    assert_eq!(fake.accepted(), [refused.event_id.clone()]);
+    assert_eq!(fake.accepted(), std::slice::from_ref(&refused.event_id));
     let sent = fake.seen.lock().unwrap()[0].0.clone();
     assert_eq!(
         sent,

@@ -1,29 +1,6 @@
 //! JSON-lines stores: [`DeadLetterDir`] (a directory of files rotated by size) and
-//! [`JsonlDeadLetters`] (one file, the v0.1 layout).
-//!
-//! # The directory protocol
-//!
-//! ```text
-//! <dir>/dead-letters-000001.sealed.jsonl   full: never written again
-//! <dir>/dead-letters-000002.sealed.jsonl
-//! <dir>/dead-letters-000003.jsonl          open: one writer appends whole lines to it
-//! <dir>/replayed.jsonl                     keys of records a re-submission delivered
-//! ```
-//!
-//! - A writer creates its own file (the next sequence number) on its first record, holding an
-//!   advisory lock on it ([`File::try_lock`]) for as long as it writes there, so several
-//!   processes (a server, a replay next to it) can write to one directory without sharing a
-//!   file. A line is written with one `write_all` to a file opened for appending.
-//! - When the next line would take the file past the rotation size, the writer renames it to
-//!   `….sealed.jsonl` and starts the next one. A sealed file never changes again.
-//! - Opening the directory seals the files of writers that are gone (an unlocked open file),
-//!   first terminating a torn last line so it cannot run into a record; an empty one is
-//!   removed.
-//! - A reader needs no lock: it reads sealed files whole and open files up to their last
-//!   complete line. A record's key is `<sequence>:<line>`, which sealing does not change.
-//! - Marking appends keys to `replayed.jsonl`; nothing is rewritten. Sealed files that hold
-//!   only replayed records can be deleted by hand (or archived); their marks then match
-//!   nothing.
+//! [`JsonlDeadLetters`] (one file, the v0.1 layout). The directory protocol is on
+//! [`DeadLetterDir`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -367,8 +344,31 @@ struct OpenFile {
 }
 
 /// A dead-letter store in a directory of JSON-lines files, rotated by size, safe to read while
-/// it is written and to write from several processes. See the [module docs](self) for the
-/// protocol.
+/// it is written and to write from several processes.
+///
+/// # The protocol
+///
+/// ```text
+/// <dir>/dead-letters-000001.sealed.jsonl   full: never written again
+/// <dir>/dead-letters-000002.sealed.jsonl
+/// <dir>/dead-letters-000003.jsonl          open: one writer appends whole lines to it
+/// <dir>/replayed.jsonl                     keys of records a re-submission delivered
+/// ```
+///
+/// - A writer creates its own file (the next sequence number) on its first record, holding an
+///   advisory lock on it ([`File::try_lock`]) for as long as it writes there, so several
+///   processes (a server, a replay next to it) can write to one directory without sharing a
+///   file. A line is written with one `write_all` to a file opened for appending.
+/// - When the next line would take the file past the rotation size, the writer renames it to
+///   `….sealed.jsonl` and starts the next one. A sealed file never changes again.
+/// - Opening the directory seals the files of writers that are gone (an unlocked open file),
+///   first terminating a torn last line so it cannot run into a record; an empty one is
+///   removed.
+/// - A reader needs no lock: it reads sealed files whole and open files up to their last
+///   complete line. A record's key is `<sequence>:<line>`, which sealing does not change.
+/// - Marking appends keys to `replayed.jsonl`; nothing is rewritten. Sealed files that hold
+///   only replayed records can be deleted by hand (or archived); their marks then match
+///   nothing.
 ///
 /// Records are listed in file order, then line order: oldest first within one writer; the
 /// files of concurrent writers follow each other by sequence number.
