@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cio_segment_sync::builder::{SyncBuilder, SyncEngine};
 use cio_segment_sync::config::SyncConfig;
-use cio_segment_sync::dead_letter::{DeadLetterSink, MemoryDeadLetters};
+use cio_segment_sync::dead_letter::{DeadLetterError, DeadLetterSink, Record};
 use cio_segment_sync::rate_limit::GovernorLimiter;
 use cio_segment_sync::store::Stores;
 use clap::{Args, Parser, Subcommand};
@@ -391,6 +391,19 @@ async fn demo_command(args: DemoArgs, out: &mut dyn Write) -> Result<bool, BoxEr
     Ok(summary.is_finished())
 }
 
+/// The engine's dead-letter sink in a replay: the replay records every refusal itself, as the
+/// Segment message it read (with its archive line) or by leaving the record it replays in
+/// place, so the dispatcher's copy of the refused operation is not kept a second time.
+#[derive(Debug)]
+struct RecordedByTheReplay;
+
+#[cio_segment_sync::async_trait]
+impl DeadLetterSink for RecordedByTheReplay {
+    async fn append(&self, _record: Record) -> Result<(), DeadLetterError> {
+        Ok(())
+    }
+}
+
 /// The engine a replay sends through: memory stores, the Track API limiter at `rate`, the
 /// App API when its key is set, and a dead-letter sink that keeps nothing (the replays record
 /// what was refused themselves, as Segment messages or as the records they replay).
@@ -427,7 +440,7 @@ async fn replay_engine(
     if let Some(rate) = rate {
         stores.track_limiter = Arc::new(GovernorLimiter::per_second(rate));
     }
-    let discard: Arc<dyn DeadLetterSink> = Arc::new(MemoryDeadLetters::new(0));
+    let discard: Arc<dyn DeadLetterSink> = Arc::new(RecordedByTheReplay);
     let mut builder = SyncBuilder::new(client, config)
         .stores(stores)
         .dead_letters(discard);

@@ -39,7 +39,8 @@ impl fmt::Debug for MemoryDeadLetters {
 }
 
 impl MemoryDeadLetters {
-    /// A store keeping the newest `capacity` records (0 keeps none and counts every one).
+    /// A store keeping the newest `capacity` records. With 0 it keeps none: every record is
+    /// refused ([`DeadLetterError::Full`]) and counted.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
@@ -93,8 +94,9 @@ impl DeadLetterSink for MemoryDeadLetters {
     async fn append(&self, record: Record) -> Result<(), DeadLetterError> {
         let mut inner = self.lock();
         if self.capacity == 0 {
+            // It can keep nothing: say so, rather than let the caller ack what is not kept.
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Err(DeadLetterError::Full { capacity: 0 });
         }
         if inner.records.len() >= self.capacity {
             inner.records.pop_front();
@@ -186,7 +188,8 @@ mod tests {
         assert_eq!(store.entries().len(), 1);
 
         let none = MemoryDeadLetters::new(0);
-        none.record(entry(1)).await.unwrap();
+        let error = none.record(entry(1)).await.unwrap_err();
+        assert!(matches!(error, DeadLetterError::Full { capacity: 0 }), "{error}");
         assert_eq!((none.records().len(), none.dropped()), (0, 1));
     }
 }
