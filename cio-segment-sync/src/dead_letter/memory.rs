@@ -189,7 +189,10 @@ mod tests {
 
         let none = MemoryDeadLetters::new(0);
         let error = none.record(entry(1)).await.unwrap_err();
-        assert!(matches!(error, DeadLetterError::Full { capacity: 0 }), "{error}");
+        assert!(
+            matches!(error, DeadLetterError::Full { capacity: 0 }),
+            "{error}"
+        );
         assert_eq!((none.records().len(), none.dropped()), (0, 1));
     }
 }
