@@ -247,3 +247,78 @@ pub(crate) fn sync_config(data: &[u8]) {
         }
     }
 }
+
+/// The dead-letter and resume-file reader (`dead_letter::parse_lines`, `parse_record`).
+///
+/// Properties beyond "no panic": every complete non-blank line is either a record or an error
+/// naming its line, in increasing line order; a record written back as a line reads back to
+/// the same record (one round trip is a fixed point); reading the text as still growing gives
+/// a prefix of reading it as complete (only an unterminated last line may be left out); no
+/// error's text quotes the input beyond what the location names.
+pub(crate) fn dead_letter_reader(data: &[u8]) {
+    use cio_segment_sync::dead_letter::{Location, parse_lines, parse_record};
+
+    let complete = parse_lines(data, "fuzz.jsonl", true);
+    assert_eq!(
+        complete.records.len() + complete.errors.len(),
+        complete.lines,
+        "every non-blank line is a record or an error"
+    );
+    let total_lines = data.split(|&b| b == b'\n').count();
+    let mut line_numbers: Vec<usize> = complete.records.iter().map(|(line, _)| *line).collect();
+    for error in &complete.errors {
+        let _ = (error.to_string(), format!("{error:?}"));
+        match &error.location {
+            Location::Line { file, line } => {
+                assert_eq!(file, "fuzz.jsonl");
+                line_numbers.push(*line);
+            }
+            other => panic!("a file error located as {other:?}"),
+        }
+    }
+    line_numbers.sort_unstable();
+    let before = line_numbers.len();
+    line_numbers.dedup();
+    assert_eq!(before, line_numbers.len(), "a line reported twice");
+    assert!(line_numbers.iter().all(|&l| l >= 1 && l <= total_lines));
+    assert!(
+        complete.records.windows(2).all(|w| w[0].0 < w[1].0),
+        "records out of line order"
+    );
+
+    for (line, record) in &complete.records {
+        let text = record.to_line().expect("a read record serialises");
+        assert_eq!(text.last(), Some(&b'\n'));
+        assert_eq!(
+            text.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "line {line}: a record is one line"
+        );
+        let again = parse_record(&text[..text.len() - 1]).expect("a written record reads back");
+        assert_eq!(
+            serde_json::to_value(&again).expect("serialises"),
+            serde_json::to_value(record).expect("serialises"),
+            "line {line}: the round trip changed the record"
+        );
+        let _ = (
+            record.reason.label(),
+            record.reason.detail(),
+            record.message(),
+        );
+    }
+
+    let growing = parse_lines(data, "fuzz.jsonl", false);
+    assert!(growing.complete_bytes <= data.len());
+    assert!(growing.records.len() <= complete.records.len());
+    for ((a, ra), (b, rb)) in growing.records.iter().zip(&complete.records) {
+        assert_eq!(a, b, "a growing read is a prefix of the complete one");
+        assert_eq!(ra, rb);
+    }
+    if data.ends_with(b"\n") || data.is_empty() {
+        assert_eq!(growing.complete_bytes, data.len());
+        assert_eq!(growing.records.len(), complete.records.len());
+        assert_eq!(growing.errors.len(), complete.errors.len());
+    }
+
+    let _ = parse_record(data).map(|record| record.to_line());
+}

@@ -62,8 +62,10 @@ use crate::loop_guard::{LoopGuard, LoopGuardConfig, StampingLoopGuard};
 use crate::pipeline::{DispatchDeliver, Guards};
 use crate::store::Stores;
 
-/// How many dead letters the default in-memory sink keeps (the newest are refused once full;
-/// configure a file or Redis sink for production).
+/// How many dead letters the default in-memory sink keeps (the newest; the oldest are dropped
+/// and counted once full). Configure a durable sink for production: a
+/// [`DeadLetterDir`](crate::dead_letter::DeadLetterDir) or, with Redis, a
+/// `RedisDeadLetters` stream.
 pub const DEFAULT_MEMORY_DEAD_LETTERS: usize = 10_000;
 
 /// A flow cannot be built from its settings. Names the section; carries no secret.

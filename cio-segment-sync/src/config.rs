@@ -17,7 +17,7 @@
 //!
 //! [engagement]               # settings of the Customer.io → Segment back-sync
 //! [backfill]                 # settings of the new-subscriber backfill
-//! [server]                   # the webhook endpoints and the worker loop
+//! [server]                   # the webhook endpoints, the worker loop, where dead letters go
 //! ```
 //!
 //! Secrets (API keys, signing keys) and endpoints (base URLs, `REDIS_URL`) are not here: they
@@ -120,8 +120,19 @@ pub struct ServerConfig {
     /// The Redis key prefix when Redis is used (default: the library's). Workers of one
     /// deployment share it; deployments sharing a Redis use different ones.
     pub redis_prefix: Option<String>,
-    /// Append dead letters to this JSON-lines file instead of keeping them in memory.
+    /// Append dead letters to this one JSON-lines file, never rotated (the v0.1 layout). Wins
+    /// over the Redis stream and the data directory.
     pub dead_letter_file: Option<PathBuf>,
+    /// The data directory: dead letters (`dead-letters-*.jsonl`, when Redis is not used) and
+    /// replay resume files. `cio-sync` defaults it (see its README); the variable
+    /// `CIO_SYNC_DATA_DIR` and the `--data-dir` flag win over it.
+    pub data_dir: Option<PathBuf>,
+    /// A dead-letter file of the data directory is sealed and the next one started at this
+    /// size (default 64 MiB).
+    pub dead_letter_rotate_bytes: NonZeroU64,
+    /// The Redis dead-letter stream keeps about this many entries, trimming the oldest
+    /// (default 100 000).
+    pub dead_letter_stream_max_len: NonZeroU64,
     /// The back-sync's Segment dispatcher (batching, concurrency, retries).
     pub segment_dispatcher: DispatcherSettings,
 }
@@ -138,6 +149,9 @@ impl Default for ServerConfig {
             shutdown_grace_seconds: 25,
             redis_prefix: None,
             dead_letter_file: None,
+            data_dir: None,
+            dead_letter_rotate_bytes: crate::dead_letter::DEFAULT_ROTATE_BYTES,
+            dead_letter_stream_max_len: crate::dead_letter::DEFAULT_STREAM_MAX_LEN,
             segment_dispatcher: DispatcherSettings::default(),
         }
     }
@@ -427,6 +441,29 @@ mod tests {
         assert_eq!(server.concurrency_limit.get(), 256);
         assert_eq!(server.requests_per_second, None);
         assert_eq!(server.shutdown_grace(), Duration::from_secs(25));
+        assert_eq!(server.dead_letter_rotate_bytes.get(), 64 * 1024 * 1024);
+        assert_eq!(server.dead_letter_stream_max_len.get(), 100_000);
+        assert_eq!(server.data_dir, None);
         assert!(server.validate().is_ok());
+    }
+
+    #[cfg(feature = "config")]
+    #[test]
+    fn dead_letter_settings_are_read_and_a_zero_is_refused() {
+        let config = SyncConfig::from_toml_str(
+            "[server]\ndata_dir = \"/var/lib/cio-sync\"\ndead_letter_rotate_bytes = 1048576\ndead_letter_stream_max_len = 5000\n",
+            "sync.toml",
+        )
+        .unwrap();
+        let server = config.server();
+        assert_eq!(server.data_dir, Some(PathBuf::from("/var/lib/cio-sync")));
+        assert_eq!(server.dead_letter_rotate_bytes.get(), 1_048_576);
+        assert_eq!(server.dead_letter_stream_max_len.get(), 5_000);
+        let error =
+            SyncConfig::from_toml_str("[server]\ndead_letter_rotate_bytes = 0\n", "sync.toml")
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("dead_letter_rotate_bytes"), "{error}");
+        assert!(error.contains("line 2"), "{error}");
     }
 }

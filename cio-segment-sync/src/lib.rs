@@ -31,7 +31,9 @@
 //! - [`flows`]: ready-made flows per use case (triggers and enrichment, onboarding
 //!   milestones, churn prevention, audience sync, engagement back-sync, new-subscriber
 //!   backfill, deletion and suppression);
-//! - [`dead_letter`]: where undeliverable items go, with the reason (in memory or a JSONL file);
+//! - [`dead_letter`]: what was refused for good, with the reason, in one versioned record format
+//!   shared with replay resume files (in memory, a rotated JSONL directory, one file, or a Redis
+//!   stream), read back and marked when re-sent;
 //! - [`store`]: the [`Stores`](store::Stores) bundle every flow shares, and the
 //!   [`LeaseStore`](store::LeaseStore) of named leases with which replicas run a job once per
 //!   interval between them (the churn scan: see [`ChurnScanner`](flows::churn::ChurnScanner));

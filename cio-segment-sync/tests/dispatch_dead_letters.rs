@@ -1,4 +1,5 @@
-//! Dead letters written to a JSONL file by a dispatcher, read back and re-submitted.
+//! Dead letters written to a JSONL file by a dispatcher (as v1 records), read back and
+//! re-submitted.
 
 mod dispatch_support;
 
@@ -6,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cio_segment_sync::dead_letter::{
-    DeadLetter, DeadLetterReason, DeadLetterSink, JsonlDeadLetters, MemoryDeadLetters, read_all,
+    DeadLetter, DeadLetterReason, DeadLetterSink, JsonlDeadLetters, MemoryDeadLetters,
+    parse_record, read_all,
 };
 use cio_segment_sync::dispatch::{
     Delivery, Dispatcher, DispatcherConfig, OrderingKey, ResubmitError, RetryPolicy,
@@ -73,12 +75,14 @@ async fn jsonl_dead_letters_round_trip_and_can_be_resubmitted() {
             .all(|e| e.sink == "scripted" && e.attempts == 1)
     );
 
-    // The text is one JSON object per line, and it reads back to what was written.
+    // The text is one versioned record per line, and it reads back to what was written.
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(text.lines().count(), 2);
     for (line, entry) in text.lines().zip(&entries) {
-        let parsed: DeadLetter = serde_json::from_str(line).unwrap();
-        assert_eq!(&parsed, entry);
+        let record = parse_record(line.as_bytes()).unwrap();
+        assert_eq!(record.v, 1);
+        assert_eq!(record.sink, "scripted");
+        assert_eq!(record.to_dead_letter().as_ref(), Some(entry));
     }
 
     // Second run: the cause is fixed; re-submit, plus one entry of another sink and one that

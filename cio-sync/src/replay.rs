@@ -1,12 +1,35 @@
-//! `cio-sync replay`: Segment archives into Customer.io.
+//! `cio-sync replay`: Segment archives into Customer.io, outlasting outages.
 //!
 //! An archive is a file of JSON lines, plain or gzip-compressed (recognised by its first two
 //! bytes, whatever its name). Each line is one Segment message or one batch envelope
 //! (`{"batch": [...], "context": ...}`, the envelope's `context`, `integrations` and `sentAt`
-//! applied to each item). Messages go through the flows the configuration turns on
-//! ([`SegmentRouter`]: triggers and deletions, onboarding milestones, audience changes, routed as
-//! `serve` routes them) in chunks, so each person's messages keep
+//! applied to each item). A resume file (`--resume FILE`) is a file of
+//! [records](cio_segment_sync::dead_letter::record) written by a replay that gave up; its Segment
+//! messages are sent with the ids they were written with. Messages go through the flows the
+//! configuration turns on ([`SegmentRouter`]: triggers and deletions, onboarding milestones,
+//! audience changes, routed as `serve` routes them) in chunks: each person's messages keep
 //! their order while different people run concurrently.
+//!
+//! # Outages
+//!
+//! A message the delivery engine could not deliver yet (Customer.io down, throttling, a store
+//! unavailable: [`Ack::RetryLater`](cio_segment_sync::outcome::Ack)) is never dead-lettered: it
+//! stays pending, at the head of its person's line, and is sent again with the next chunk. The
+//! person's later messages wait behind it. When a whole chunk makes no progress (an outage), the
+//! replay waits before trying again: [`Backoff`], 1 s doubling to at most 60 s by default, plus
+//! up to as much again of jitter. It stops reading while it waits, so memory stays bounded by
+//! the chunk.
+//!
+//! By default it waits for as long as the outage lasts. With a [`GiveUp`] (`--give-up-after
+//! 2h`) it stops at that deadline, even in the middle of a chunk, and writes every message not
+//! delivered yet, the pending ones first and then the rest of the input in order, to a resume
+//! file of records ([`Reason::NotSent`], the last error, the archive file and line). A message
+//! whose delivery was in flight at the deadline is written too: it may have been delivered, and
+//! sending it again is harmless since it carries the same ids.
+//!
+//! Permanent refusals (a `400`, a `207` item, an item too large, a message that cannot be
+//! mapped) and unreadable items are recorded in the dead-letter store, as Segment messages
+//! with their archive file and line, so `cio-sync dead-letters replay` can send them again.
 //!
 //! # Same ids on every replay
 //!
@@ -16,26 +39,37 @@
 //! of the item's bytes exactly as they are in the archive (a single-message line without its
 //! surrounding whitespace; a batch item as the text between its delimiters). The same line
 //! replayed again therefore gets the same `messageId`, the same Customer.io event id, and the
-//! same dedupe key; two byte-identical lines are one message.
+//! same dedupe key; two byte-identical lines are one message. Resume files and dead letters
+//! keep the derived `messageId` in the message they hold.
 //!
 //! Reading is synchronous between chunks (archives are local files); delivery is async.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, BufWriter, Lines, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
+use cio_segment_sync::dead_letter::{
+    DeadLetterError, DeadLetterReason, DeadLetterSink, Reason, Record, RecordKey, SEGMENT_MESSAGE,
+    Source, parse_record,
+};
+use cio_segment_sync::dispatch::FailureKind;
 use cio_segment_sync::flows::router::SegmentRouter;
 use cio_segment_sync::outcome::{AckRule, Outcome};
+use cio_segment_sync::pipeline::PipelineError;
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
+use jiff::Timestamp;
 use segment_model::{Batch, Message};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use crate::error_chain;
 
@@ -44,39 +78,6 @@ pub const DERIVED_ID_PREFIX: &str = "replay-sha256-";
 
 /// Messages handed to the flow at once (per-person order holds within and across chunks).
 pub const CHUNK: usize = 500;
-
-/// Counts the bytes read from the file itself (compressed bytes for a gzip archive), so the
-/// progress bar's position and ETA are right for both kinds.
-struct Counting<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
-/// Opens `path`, decompressing it when it starts with the gzip magic bytes.
-pub fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
-    open_counting(path, Arc::default())
-}
-
-fn open_counting(path: &Path, read: Arc<AtomicU64>) -> std::io::Result<Box<dyn BufRead>> {
-    let mut file = BufReader::new(Counting {
-        inner: File::open(path)?,
-        read,
-    });
-    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    Ok(if gzip {
-        Box::new(BufReader::new(MultiGzDecoder::new(file)))
-    } else {
-        Box::new(file)
-    })
-}
 
 /// The `messageId` derived from an item's bytes (see the [module docs](self)).
 pub fn derived_message_id(raw: &[u8]) -> String {
@@ -187,8 +188,147 @@ pub fn messages_from_line(line: &str) -> (Vec<Message>, Vec<Unreadable>) {
     }
 }
 
+/// The first wait after a chunk made no progress.
+pub const DEFAULT_RETRY_INITIAL: Duration = Duration::from_secs(1);
+
+/// The longest wait between two tries during an outage, before jitter.
+pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// How long to wait between tries while nothing can be delivered: exponential from `initial`,
+/// doubling up to `max`, plus a random jitter of up to as much again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backoff {
+    /// The first wait ([`DEFAULT_RETRY_INITIAL`]).
+    pub initial: Duration,
+    /// The longest wait before jitter ([`DEFAULT_RETRY_MAX`]).
+    pub max: Duration,
+    /// Seeds the jitter, for reproducible runs; random when `None`.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: DEFAULT_RETRY_INITIAL,
+            max: DEFAULT_RETRY_MAX,
+            jitter_seed: None,
+        }
+    }
+}
+
+impl Backoff {
+    /// Waits from `initial` doubling to `max`.
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max: max.max(initial),
+            jitter_seed: None,
+        }
+    }
+
+    /// Seeds the jitter.
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// The waits, endless; `round` varies a seeded jitter between runs of waits.
+    pub(crate) fn delays(&self, round: u64) -> impl Iterator<Item = Duration> + use<> {
+        let mut builder = ExponentialBuilder::new()
+            .with_jitter()
+            .with_min_delay(self.initial)
+            .with_max_delay(self.max)
+            .with_factor(2.0)
+            .without_max_times();
+        if let Some(seed) = self.jitter_seed {
+            builder = builder.with_jitter_seed(seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+        builder.build()
+    }
+}
+
+/// When to stop waiting for an outage, and where to write what was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiveUp {
+    /// How long after the start to stop.
+    pub after: Duration,
+    /// The resume file to create (it must not exist yet).
+    pub resume_to: PathBuf,
+}
+
+/// How a replay runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayOptions {
+    /// The waits during an outage.
+    pub backoff: Backoff,
+    /// When to give up; `None` (the default) waits for as long as it takes.
+    pub give_up: Option<GiveUp>,
+    /// Messages handed to the flows at once ([`CHUNK`]); at least 1.
+    pub chunk: usize,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        Self {
+            backoff: Backoff::default(),
+            give_up: None,
+            chunk: CHUNK,
+        }
+    }
+}
+
+impl ReplayOptions {
+    /// Sets the waits during an outage.
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Gives up `after` the start, writing what was not sent to `resume_to`.
+    pub fn give_up_after(mut self, after: Duration, resume_to: impl Into<PathBuf>) -> Self {
+        self.give_up = Some(GiveUp {
+            after,
+            resume_to: resume_to.into(),
+        });
+        self
+    }
+
+    /// Sets the chunk size (0 counts as 1).
+    pub fn with_chunk(mut self, chunk: usize) -> Self {
+        self.chunk = chunk.max(1);
+        self
+    }
+}
+
+/// What a replay reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input {
+    /// A Segment archive (JSON lines, plain or gzip).
+    Archive(PathBuf),
+    /// A resume file (or a dead-letter file) of records; its Segment messages are sent.
+    Resume(PathBuf),
+}
+
+/// How a replay ended, from the best to the worst. Each has its exit status
+/// ([`crate::cli::EXIT_CODES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ReplayEnd {
+    /// Everything read was delivered or skipped.
+    Done,
+    /// Some items were refused for good or could not be read; the refused and unreadable ones
+    /// are in the dead letters.
+    Refused,
+    /// It gave up; what was not sent is in the resume file.
+    GaveUp,
+}
+
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplaySummary {
     /// Messages read (decoded).
     pub read: usize,
@@ -196,16 +336,41 @@ pub struct ReplaySummary {
     pub delivered: usize,
     /// Skipped messages, by reason.
     pub skipped: BTreeMap<String, usize>,
-    /// Dead-lettered messages (given up by the delivery engine, or failed), by reason.
+    /// Messages refused for good and dead-lettered, by reason.
     pub dead_lettered: BTreeMap<String, usize>,
     /// Lines, items or files that could not be read, by reason.
     pub unreadable: BTreeMap<String, usize>,
+    /// Records of a resume file that are not Segment messages (left where they are; send them
+    /// with `cio-sync dead-letters replay`).
+    pub not_replayable: usize,
+    /// Messages that had to be tried again at least once.
+    pub retried: usize,
+    /// Waits for an outage (chunks that made no progress).
+    pub waits: u64,
+    /// Messages written to the resume file when it gave up.
+    pub not_sent: usize,
+    /// The resume file, when it gave up.
+    pub resume_file: Option<PathBuf>,
 }
 
 impl ReplaySummary {
-    /// Whether everything read was finished and nothing was unreadable.
+    /// How it ended: gave up, else some refused or unreadable, else done.
+    pub fn end(&self) -> ReplayEnd {
+        if self.resume_file.is_some() {
+            ReplayEnd::GaveUp
+        } else if !self.dead_lettered.is_empty()
+            || !self.unreadable.is_empty()
+            || self.not_replayable > 0
+        {
+            ReplayEnd::Refused
+        } else {
+            ReplayEnd::Done
+        }
+    }
+
+    /// Whether everything read was delivered or skipped.
     pub fn is_clean(&self) -> bool {
-        self.dead_lettered.is_empty() && self.unreadable.is_empty()
+        self.end() == ReplayEnd::Done
     }
 
     /// Renders the summary with the throughput over `seconds`.
@@ -217,13 +382,20 @@ impl ReplaySummary {
             0.0
         };
         let mut out = format!(
-            "read {}, delivered {}, skipped {}, dead-lettered {}, unreadable {} in {seconds:.1} s ({rate:.0} messages/s)\n",
+            "read {}, delivered {}, skipped {}, dead-lettered {}, unreadable {}, not sent {} in {seconds:.1} s ({rate:.0} messages/s)\n",
             self.read,
             self.delivered,
             total(&self.skipped),
             total(&self.dead_lettered),
             total(&self.unreadable),
+            self.not_sent,
         );
+        if self.waits > 0 || self.retried > 0 {
+            out.push_str(&format!(
+                "  waited {} times for Customer.io; {} messages were tried more than once\n",
+                self.waits, self.retried
+            ));
+        }
         for (label, map) in [
             ("skipped", &self.skipped),
             ("dead-lettered", &self.dead_lettered),
@@ -232,6 +404,20 @@ impl ReplaySummary {
             for (why, n) in map {
                 out.push_str(&format!("  {label}: {n} × {why}\n"));
             }
+        }
+        if self.not_replayable > 0 {
+            out.push_str(&format!(
+                "  {} records are not Segment messages: send them with `cio-sync dead-letters replay --file FILE`\n",
+                self.not_replayable
+            ));
+        }
+        if let Some(file) = &self.resume_file {
+            out.push_str(&format!(
+                "gave up: {} messages not sent were written to {}; send them with `cio-sync replay --resume {}`\n",
+                self.not_sent,
+                file.display(),
+                file.display()
+            ));
         }
         out
     }
@@ -243,132 +429,677 @@ impl fmt::Display for ReplaySummary {
     }
 }
 
-/// Replays `files` through `router`. Dead-lettered, unfinished and unreadable items are appended
-/// to `dead_letters` (one JSON object per line: `file`, `line`, `reason`, `message`) when given;
-/// `progress`, when given, advances by the bytes read from the files (set its length to their
-/// total size) and shows the counts. Errors writing the dead-letter file are returned.
-pub async fn replay_files(
-    router: &SegmentRouter,
-    files: &[PathBuf],
-    mut dead_letters: Option<&mut dyn Write>,
-    progress: Option<&ProgressBar>,
-) -> std::io::Result<ReplaySummary> {
-    let mut summary = ReplaySummary::default();
-    let read = Arc::new(AtomicU64::new(0));
-    let mut done_before = 0;
-    for path in files {
-        let file = path.display().to_string();
-        read.store(0, Ordering::Relaxed);
-        let reader = match open_counting(path, read.clone()) {
-            Ok(reader) => reader,
-            Err(error) => {
-                let reason = format!("cannot open file ({})", error.kind());
-                bump(&mut summary.unreadable, &reason);
-                write_dead(&mut dead_letters, &file, 0, &reason, &Value::Null)?;
-                continue;
+/// A replay could not record what it must keep. Nothing already recorded is lost.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The dead-letter store refused a record.
+    #[error("a dead letter could not be recorded")]
+    DeadLetters(#[source] DeadLetterError),
+    /// The resume file could not be written.
+    #[error("the resume file {} could not be written", .path.display())]
+    Resume {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A message on its way: where it came from and how it went so far.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) message: Message,
+    pub(crate) source: Option<Source>,
+    /// The dead-letter record it came from (`dead-letters replay`).
+    pub(crate) key: Option<RecordKey>,
+    pub(crate) attempts: u32,
+    pub(crate) submitted_at: Option<Timestamp>,
+    pub(crate) last_error: Option<String>,
+}
+
+impl Job {
+    pub(crate) fn new(message: Message, source: Option<Source>) -> Self {
+        Self {
+            message,
+            source,
+            key: None,
+            attempts: 0,
+            submitted_at: None,
+            last_error: None,
+        }
+    }
+
+    /// The job of a record holding a Segment message, keeping its source and attempts.
+    pub(crate) fn from_record(record: &Record, message: Message) -> Self {
+        Self {
+            message,
+            source: record.source.clone(),
+            key: None,
+            attempts: record.attempts,
+            submitted_at: record.submitted_at,
+            last_error: None,
+        }
+    }
+
+    /// The record of this message with `reason`.
+    pub(crate) fn record(&self, reason: Reason) -> Record {
+        let record = Record::segment_message(&self.message, reason, self.source.clone())
+            // A parsed message always serialises; were it not to, keep its id at least.
+            .unwrap_or_else(|_| {
+                Record::new(
+                    SEGMENT_MESSAGE,
+                    Value::Null,
+                    Reason::Unreadable {
+                        error: "the message could not be serialised".to_owned(),
+                    },
+                )
+            });
+        record.with_attempts(self.attempts, self.submitted_at)
+    }
+
+    /// The resume entry of this message.
+    pub(crate) fn not_sent(&self) -> Record {
+        self.record(Reason::NotSent {
+            last_error: self
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "not attempted before giving up".to_owned()),
+        })
+    }
+}
+
+/// How a job finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finished {
+    Delivered,
+    Skipped(String),
+    /// Refused for good: the reason, and the summary's key for it.
+    Refused(DeadLetterReason, String),
+}
+
+/// What the driver has next.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Jobs that finished in the last chunk.
+    Finished(Vec<(Job, Finished)>),
+    /// Nothing left.
+    Done,
+    /// The deadline passed: the jobs not finished, in order (pending first). The input not
+    /// read yet is still in the reader.
+    GaveUp(Vec<Job>),
+}
+
+/// Runs jobs through the router chunk by chunk, keeping each person's order, waiting out
+/// outages with [`Backoff`] and giving up at a deadline.
+pub(crate) struct Driver {
+    backoff: Backoff,
+    delays: Box<dyn Iterator<Item = Duration> + Send>,
+    resets: u64,
+    deadline: Option<Instant>,
+    chunk: usize,
+    pending: VecDeque<Job>,
+    wait: Option<Duration>,
+    pub(crate) waits: u64,
+    pub(crate) retried: usize,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("backoff", &self.backoff)
+            .field("deadline", &self.deadline)
+            .field("chunk", &self.chunk)
+            .field("pending", &self.pending.len())
+            .field("waits", &self.waits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// A driver waiting by `backoff`, giving up `give_up_after` from now when given.
+    pub(crate) fn new(backoff: &Backoff, give_up_after: Option<Duration>, chunk: usize) -> Self {
+        Self {
+            backoff: backoff.clone(),
+            delays: Box::new(backoff.delays(0)),
+            resets: 0,
+            deadline: give_up_after.map(|after| Instant::now() + after),
+            chunk: chunk.max(1),
+            pending: VecDeque::new(),
+            wait: None,
+            waits: 0,
+            retried: 0,
+        }
+    }
+
+    fn reset_backoff(&mut self) {
+        self.resets += 1;
+        self.delays = Box::new(self.backoff.delays(self.resets));
+    }
+
+    fn gave_up(&mut self) -> Step {
+        Step::GaveUp(self.pending.drain(..).collect())
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
+
+    /// Sleeps `delay`, or until the deadline when that comes first (`false` then).
+    async fn sleep(&self, delay: Duration) -> bool {
+        match self.deadline {
+            Some(deadline) if Instant::now() + delay >= deadline => {
+                tokio::time::sleep_until(deadline).await;
+                false
             }
-        };
-        let show = |summary: &ReplaySummary| {
-            if let Some(bar) = progress {
-                bar.set_position(done_before + read.load(Ordering::Relaxed));
-                bar.set_message(progress_text(summary));
-            }
-        };
-        let mut chunk: Vec<(usize, Message)> = Vec::with_capacity(CHUNK);
-        for (index, line) in reader.lines().enumerate() {
-            let line_no = index + 1;
-            let line = match line {
-                Ok(line) => line,
-                Err(error) => {
-                    let reason = format!("read error ({})", error.kind());
-                    bump(&mut summary.unreadable, &reason);
-                    write_dead(&mut dead_letters, &file, line_no, &reason, &Value::Null)?;
-                    break;
-                }
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            let (messages, unreadable) = messages_from_line(&line);
-            for item in unreadable {
-                bump(&mut summary.unreadable, "not a Segment message");
-                write_dead(&mut dead_letters, &file, line_no, &item.reason, &item.raw)?;
-            }
-            summary.read += messages.len();
-            chunk.extend(messages.into_iter().map(|m| (line_no, m)));
-            if chunk.len() >= CHUNK {
-                run_chunk(router, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
-                show(&summary);
+            _ => {
+                tokio::time::sleep(delay).await;
+                true
             }
         }
-        run_chunk(router, &file, &mut chunk, &mut summary, &mut dead_letters).await?;
-        show(&summary);
-        done_before += read.load(Ordering::Relaxed);
     }
-    Ok(summary)
+
+    /// The next step: tops the pending jobs up from `fresh` to a chunk, runs them, and
+    /// answers with what finished; waits first when the last chunk made no progress.
+    pub(crate) async fn next(
+        &mut self,
+        router: &SegmentRouter,
+        mut fresh: impl FnMut() -> Option<Job>,
+    ) -> Step {
+        loop {
+            if let Some(delay) = self.wait.take() {
+                self.waits += 1;
+                tracing::info!(
+                    pending = self.pending.len(),
+                    wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "Nothing could be delivered; waiting before trying again."
+                );
+                if !self.sleep(delay).await {
+                    return self.gave_up();
+                }
+            }
+            if self.deadline_passed() {
+                return self.gave_up();
+            }
+            while self.pending.len() < self.chunk {
+                match fresh() {
+                    Some(job) => self.pending.push_back(job),
+                    None => break,
+                }
+            }
+            if self.pending.is_empty() {
+                return Step::Done;
+            }
+            let jobs: Vec<Job> = self.pending.drain(..).collect();
+            let messages: Vec<Message> = jobs.iter().map(|job| job.message.clone()).collect();
+            let now = Timestamp::now();
+            let run = router.process_batch_routed(&messages);
+            let results = match self.deadline {
+                None => run.await,
+                Some(deadline) => {
+                    tokio::select! {
+                        results = run => results,
+                        () = tokio::time::sleep_until(deadline) => {
+                            self.pending = jobs.into();
+                            return self.gave_up();
+                        }
+                    }
+                }
+            };
+            let mut finished = Vec::new();
+            for (mut job, (_route, result)) in jobs.into_iter().zip(results) {
+                job.submitted_at.get_or_insert(now);
+                let how = match result {
+                    Ok(Outcome::Delivered) => Finished::Delivered,
+                    Ok(Outcome::Skipped(reason)) => Finished::Skipped(reason.to_string()),
+                    Ok(Outcome::DeadLettered(reason)) => {
+                        let label = reason.label().to_owned();
+                        Finished::Refused(reason, label)
+                    }
+                    Ok(other) => Finished::Refused(
+                        DeadLetterReason::Failed {
+                            kind: FailureKind::Permanent,
+                            error: other.to_string(),
+                        },
+                        other.label().to_owned(),
+                    ),
+                    Err(error) if error.ack().is_retry_later() => {
+                        if job.last_error.is_none() {
+                            self.retried += 1;
+                        }
+                        // A blocked message was not attempted: it keeps its own last error.
+                        if !matches!(error, PipelineError::Blocked) {
+                            job.attempts += 1;
+                            job.last_error = Some(error_chain(&error));
+                        } else if job.last_error.is_none() {
+                            job.last_error = Some(error_chain(&error));
+                        }
+                        self.pending.push_back(job);
+                        continue;
+                    }
+                    Err(error) => {
+                        let text = error_chain(&error);
+                        Finished::Refused(
+                            DeadLetterReason::Failed {
+                                kind: FailureKind::Permanent,
+                                error: text.clone(),
+                            },
+                            format!("refused: {text}"),
+                        )
+                    }
+                };
+                job.attempts += 1;
+                finished.push((job, how));
+            }
+            if self.pending.is_empty() {
+                self.reset_backoff();
+            } else if finished.is_empty() {
+                self.wait = Some(self.delays.next().unwrap_or(self.backoff.max));
+            } else {
+                self.reset_backoff();
+            }
+            if !finished.is_empty() {
+                return Step::Finished(finished);
+            }
+        }
+    }
 }
 
-fn progress_text(summary: &ReplaySummary) -> String {
-    format!(
-        "read {} delivered {} dead-lettered {}",
-        summary.read,
-        summary.delivered,
-        summary.dead_lettered.values().sum::<usize>()
-    )
+/// Counts the bytes read from the file itself (compressed bytes for a gzip archive), so the
+/// progress bar's position and ETA are right for both kinds.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
 }
 
-async fn run_chunk(
-    router: &SegmentRouter,
-    file: &str,
-    chunk: &mut Vec<(usize, Message)>,
-    summary: &mut ReplaySummary,
-    dead_letters: &mut Option<&mut dyn Write>,
-) -> std::io::Result<()> {
-    if chunk.is_empty() {
-        return Ok(());
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
-    let (lines, messages): (Vec<usize>, Vec<Message>) = std::mem::take(chunk).into_iter().unzip();
-    let results = router.process_batch_routed(&messages).await;
-    for ((line, message), (_route, result)) in lines.into_iter().zip(messages).zip(results) {
-        let reason = match result {
-            Ok(Outcome::Delivered) => {
-                summary.delivered += 1;
+}
+
+/// Opens `path`, decompressing it when it starts with the gzip magic bytes.
+pub fn open(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
+    open_counting(path, Arc::default())
+}
+
+fn open_counting(path: &Path, read: Arc<AtomicU64>) -> std::io::Result<Box<dyn BufRead>> {
+    let mut file = BufReader::new(Counting {
+        inner: File::open(path)?,
+        read,
+    });
+    let gzip = file.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(BufReader::new(MultiGzDecoder::new(file)))
+    } else {
+        Box::new(file)
+    })
+}
+
+/// One thing read from the inputs.
+enum Item {
+    Job(Box<Job>),
+    /// An item that is not a Segment message: a dead letter.
+    Unreadable {
+        record: Box<Record>,
+        reason: String,
+    },
+    /// A line of a resume file that is not a record (it stays in that file).
+    BadRecord(String),
+    /// A record that is not a Segment message.
+    NotReplayable,
+}
+
+/// The input being read: what it is, its name, its lines and the last line number read.
+struct Current {
+    archive: bool,
+    file: String,
+    lines: Lines<Box<dyn BufRead>>,
+    line_no: u64,
+}
+
+/// Reads the inputs in order, an item at a time.
+struct Reader<'a> {
+    inputs: std::slice::Iter<'a, Input>,
+    current: Option<Current>,
+    queue: VecDeque<Item>,
+    bytes: Arc<AtomicU64>,
+    done_before: u64,
+}
+
+impl<'a> Reader<'a> {
+    fn new(inputs: &'a [Input]) -> Self {
+        Self {
+            inputs: inputs.iter(),
+            current: None,
+            queue: VecDeque::new(),
+            bytes: Arc::default(),
+            done_before: 0,
+        }
+    }
+
+    fn position(&self) -> u64 {
+        self.done_before + self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            if let Some(Current {
+                archive,
+                file,
+                lines,
+                line_no,
+            }) = self.current.as_mut()
+            {
+                let next = lines.next();
+                let is_archive = *archive;
+                let file = file.clone();
+                match next {
+                    Some(Ok(line)) => {
+                        *line_no += 1;
+                        let at = *line_no;
+                        if line.trim().is_empty() {
+                            continue;
+                        }
+                        if is_archive {
+                            self.queue_archive_line(&file, at, &line);
+                        } else {
+                            self.queue_record_line(&file, at, &line);
+                        }
+                    }
+                    Some(Err(error)) => {
+                        let at = *line_no + 1;
+                        self.current = None;
+                        let reason = format!("read error ({})", error.kind());
+                        self.queue
+                            .push_back(unreadable(&file, at, Value::Null, reason));
+                    }
+                    None => {
+                        self.current = None;
+                        self.done_before += self.bytes.swap(0, Ordering::Relaxed);
+                    }
+                }
                 continue;
             }
-            Ok(Outcome::Skipped(reason)) => {
-                bump(&mut summary.skipped, &reason.to_string());
-                continue;
+            let input = self.inputs.next()?;
+            let path = match input {
+                Input::Archive(path) | Input::Resume(path) => path,
+            };
+            let file = path.display().to_string();
+            self.bytes.store(0, Ordering::Relaxed);
+            match open_counting(path, Arc::clone(&self.bytes)) {
+                Ok(reader) => {
+                    self.current = Some(Current {
+                        archive: matches!(input, Input::Archive(_)),
+                        file,
+                        lines: reader.lines(),
+                        line_no: 0,
+                    });
+                }
+                Err(error) => {
+                    let reason = format!("cannot open file ({})", error.kind());
+                    match input {
+                        Input::Archive(_) => {
+                            self.queue
+                                .push_back(unreadable(&file, 0, Value::Null, reason));
+                        }
+                        Input::Resume(_) => self
+                            .queue
+                            .push_back(Item::BadRecord(format!("{file}: {reason}"))),
+                    }
+                }
             }
-            Ok(Outcome::DeadLettered(reason)) => reason.label().to_owned(),
-            Ok(other) => other.label().to_owned(),
-            // A replay has no source to redeliver: what did not finish is recorded so the line
-            // can be replayed again.
-            Err(error) if error.ack().is_retry_later() => {
-                format!("not delivered, retry: {}", error_chain(&error))
-            }
-            Err(error) => format!("refused: {}", error_chain(&error)),
+        }
+    }
+
+    fn queue_archive_line(&mut self, file: &str, line: u64, text: &str) {
+        let (messages, bad) = messages_from_line(text);
+        for item in bad {
+            let record = Record::new(
+                SEGMENT_MESSAGE,
+                item.raw,
+                Reason::Unreadable {
+                    error: item.reason.clone(),
+                },
+            )
+            .with_source(Source::Archive {
+                file: file.to_owned(),
+                line,
+            });
+            self.queue.push_back(Item::Unreadable {
+                record: Box::new(record),
+                reason: "not a Segment message".to_owned(),
+            });
+        }
+        let source = Source::Archive {
+            file: file.to_owned(),
+            line,
         };
-        bump(&mut summary.dead_lettered, &reason);
-        let raw = serde_json::to_value(&message).unwrap_or(Value::Null);
-        write_dead(dead_letters, file, line, &reason, &raw)?;
+        for message in messages {
+            self.queue
+                .push_back(Item::Job(Box::new(Job::new(message, Some(source.clone())))));
+        }
     }
-    Ok(())
+
+    fn queue_record_line(&mut self, file: &str, line: u64, text: &str) {
+        let record = match parse_record(text.as_bytes()) {
+            Ok(record) => record,
+            Err(problem) => {
+                self.queue
+                    .push_back(Item::BadRecord(format!("{file}, line {line}: {problem}")));
+                return;
+            }
+        };
+        let item = match record.message() {
+            None => Item::NotReplayable,
+            Some(Ok(message)) => Item::Job(Box::new(Job::from_record(&record, message))),
+            Some(Err(error)) => {
+                let reason = format!("not a Segment message ({error})");
+                let mut record = record;
+                record.reason = Reason::Unreadable {
+                    error: reason.clone(),
+                };
+                Item::Unreadable {
+                    record: Box::new(record),
+                    reason: "not a Segment message".to_owned(),
+                }
+            }
+        };
+        self.queue.push_back(item);
+    }
+}
+
+fn unreadable(file: &str, line: u64, raw: Value, reason: String) -> Item {
+    let record = Record::new(
+        SEGMENT_MESSAGE,
+        raw,
+        Reason::Unreadable {
+            error: reason.clone(),
+        },
+    )
+    .with_source(Source::Archive {
+        file: file.to_owned(),
+        line,
+    });
+    Item::Unreadable {
+        record: Box::new(record),
+        reason,
+    }
 }
 
 fn bump(map: &mut BTreeMap<String, usize>, reason: &str) {
     *map.entry(reason.to_owned()).or_default() += 1;
 }
 
-fn write_dead(
-    out: &mut Option<&mut dyn Write>,
-    file: &str,
-    line: usize,
-    reason: &str,
-    message: &Value,
-) -> std::io::Result<()> {
-    if let Some(out) = out {
-        let record = json!({"file": file, "line": line, "reason": reason, "message": message});
-        writeln!(out, "{record}")?;
+fn progress_text(summary: &ReplaySummary, driver: &Driver) -> String {
+    format!(
+        "read {} delivered {} dead-lettered {} pending {}",
+        summary.read,
+        summary.delivered,
+        summary.dead_lettered.values().sum::<usize>(),
+        driver.pending.len()
+    )
+}
+
+/// Replays `inputs` through `router`. Permanent refusals and unreadable items are appended to
+/// `dead_letters` as records of Segment messages with their archive file and line; what is
+/// not delivered when [`ReplayOptions::give_up`] strikes goes to the resume file. `progress`,
+/// when given, advances by the bytes read from the files (set its length to their total size)
+/// and shows the counts.
+///
+/// # Errors
+///
+/// [`ReplayError`] when a dead letter or the resume file cannot be written (the replay stops
+/// there: it cannot keep what it would otherwise lose).
+pub async fn replay(
+    router: &SegmentRouter,
+    inputs: &[Input],
+    options: &ReplayOptions,
+    dead_letters: &dyn DeadLetterSink,
+    progress: Option<&ProgressBar>,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut summary = ReplaySummary::default();
+    let mut reader = Reader::new(inputs);
+    let mut driver = Driver::new(
+        &options.backoff,
+        options.give_up.as_ref().map(|give_up| give_up.after),
+        options.chunk,
+    );
+    // Unreadable items met while topping up a chunk, recorded before the chunk's results.
+    let mut refused: Vec<(Record, String)> = Vec::new();
+    let mut not_replayable = 0;
+    let mut bad_records: Vec<String> = Vec::new();
+    let mut read = 0;
+    loop {
+        let step = driver
+            .next(router, || {
+                loop {
+                    match reader.next()? {
+                        Item::Job(job) => {
+                            read += 1;
+                            return Some(*job);
+                        }
+                        Item::Unreadable { record, reason } => refused.push((*record, reason)),
+                        Item::BadRecord(reason) => bad_records.push(reason),
+                        Item::NotReplayable => not_replayable += 1,
+                    }
+                }
+            })
+            .await;
+        summary.read = read;
+        for (record, reason) in refused.drain(..) {
+            dead_letters
+                .append(record)
+                .await
+                .map_err(ReplayError::DeadLetters)?;
+            bump(&mut summary.unreadable, &reason);
+        }
+        for reason in bad_records.drain(..) {
+            bump(&mut summary.unreadable, &reason);
+        }
+        summary.not_replayable = not_replayable;
+        match step {
+            Step::Finished(finished) => {
+                for (job, how) in finished {
+                    match how {
+                        Finished::Delivered => summary.delivered += 1,
+                        Finished::Skipped(reason) => bump(&mut summary.skipped, &reason),
+                        Finished::Refused(reason, label) => {
+                            dead_letters
+                                .append(job.record(Reason::Refused(reason)))
+                                .await
+                                .map_err(ReplayError::DeadLetters)?;
+                            bump(&mut summary.dead_lettered, &label);
+                        }
+                    }
+                }
+            }
+            Step::Done => break,
+            Step::GaveUp(pending) => {
+                let give_up = options.give_up.as_ref().expect("only a deadline gives up");
+                write_resume(
+                    &give_up.resume_to,
+                    pending,
+                    &mut reader,
+                    dead_letters,
+                    &mut summary,
+                )
+                .await?;
+                break;
+            }
+        }
+        if let Some(bar) = progress {
+            bar.set_position(reader.position());
+            bar.set_message(progress_text(&summary, &driver));
+        }
     }
+    summary.waits = driver.waits;
+    summary.retried = driver.retried;
+    if let Some(bar) = progress {
+        bar.set_position(reader.position());
+    }
+    Ok(summary)
+}
+
+/// Writes `pending` and then every message not read yet to a new resume file; unreadable
+/// items met on the way are dead letters as usual.
+async fn write_resume(
+    path: &Path,
+    pending: Vec<Job>,
+    reader: &mut Reader<'_>,
+    dead_letters: &dyn DeadLetterSink,
+    summary: &mut ReplaySummary,
+) -> Result<(), ReplayError> {
+    let fail = |source| ReplayError::Resume {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(fail)?;
+    let mut out = BufWriter::new(file);
+    let write = |job: &Job, out: &mut BufWriter<File>| -> Result<(), ReplayError> {
+        let line = job
+            .not_sent()
+            .to_line()
+            .map_err(|e| fail(std::io::Error::other(e)))?;
+        out.write_all(&line).map_err(fail)
+    };
+    for job in &pending {
+        write(job, &mut out)?;
+        summary.not_sent += 1;
+    }
+    let mut read_now = 0;
+    while let Some(item) = reader.next() {
+        match item {
+            Item::Job(job) => {
+                write(&job, &mut out)?;
+                summary.not_sent += 1;
+                read_now += 1;
+            }
+            Item::Unreadable { record, reason } => {
+                dead_letters
+                    .append(*record)
+                    .await
+                    .map_err(ReplayError::DeadLetters)?;
+                bump(&mut summary.unreadable, &reason);
+            }
+            Item::BadRecord(reason) => bump(&mut summary.unreadable, &reason),
+            Item::NotReplayable => summary.not_replayable += 1,
+        }
+    }
+    summary.read += read_now;
+    let file = out.into_inner().map_err(|e| fail(e.into_error()))?;
+    file.sync_all().map_err(fail)?;
+    summary.resume_file = Some(path.to_path_buf());
     Ok(())
 }

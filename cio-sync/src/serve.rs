@@ -7,7 +7,7 @@
 //! | `GET /metrics` | Prometheus text from the `metrics` facade (`metrics-exporter-prometheus`), when a recorder is installed |
 //! | `GET /healthz` | `ok` while the process serves (alive) |
 //! | `GET /readyz` | 200 when ready, else 503 naming why: Redis unreachable, a dispatcher paused or with a full queue, shutting down ([`SyncEngine::readiness`]) |
-//! | `GET /` | a JSON status page: counts per route, per endpoint (shed requests included) and per dispatcher; no personal data |
+//! | `GET /` | a JSON status page: counts per route, per endpoint (shed requests included) and per dispatcher, and the dead letters pending (`dead_letters: {store, pending}`); no personal data |
 //!
 //! The webhook routes are bounded by the library's [`cio_segment_sync::axum`] gate: `[server]
 //! concurrency_limit` requests at once per route (default 256, held until their work ends),
@@ -15,7 +15,9 @@
 //! fast 503 (413 for the body), never a queue.
 //!
 //! The server needs `CIO_SITE_ID` and `CIO_API_KEY` (or `--dry-run`, which sends every
-//! Customer.io request to a local recording server). With `[churn]` in the configuration it
+//! Customer.io request to a local recording server). Dead letters (permanent refusals only) go
+//! to the place [`crate::dead_letters`] describes: a file, the Redis stream with `REDIS_URL`,
+//! or the data directory. With `[churn]` in the configuration it
 //! runs the churn scan every `[server] churn_scan_interval_seconds`; with `REDIS_URL`, replicas
 //! share a lease so that one of them scans per interval, and activity records expire after
 //! `churn.activity_ttl_days` (by default the churn period plus the interval plus a day).
@@ -40,7 +42,7 @@ use cio_segment_sync::axum::{Endpoints, routes};
 use cio_segment_sync::builder::{BuildError, SyncBuilder, SyncEngine};
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::webhook::SignatureVerifier;
-use cio_segment_sync::dead_letter::{DeadLetterSink, JsonlDeadLetters};
+use cio_segment_sync::dead_letter::{DeadLetterLog, DeadLetterSink, MemoryDeadLetters};
 use cio_segment_sync::http::{
     CustomerIoEndpoint, Drain, EndpointConfigError, RequestRate, SegmentEndpoint,
 };
@@ -53,6 +55,7 @@ use segment_model::client::tracking::TrackingClient;
 use segment_model::{SharedSecret, WebhookVerifier};
 use serde_json::json;
 
+use crate::dead_letters::{self, OpenError, Place};
 use crate::env::{Env, EnvError, Problem};
 use cio_segment_sync::testing::RecordingServer;
 
@@ -84,9 +87,9 @@ pub enum ServeError {
     /// `REDIS_URL` is set but Redis cannot be reached.
     #[error("Redis cannot be reached")]
     Redis(#[source] cio_segment_sync::StoreError),
-    /// The dead-letter file cannot be opened for appending.
-    #[error("the dead-letter file cannot be opened")]
-    DeadLetterFile(#[source] std::io::Error),
+    /// The dead-letter store (file, directory or Redis stream) cannot be opened.
+    #[error("the dead-letter store cannot be opened")]
+    DeadLetterFile(#[source] OpenError),
     /// The dry-run recording server cannot start.
     #[error("the dry-run recording server cannot start")]
     DryRun(#[source] std::io::Error),
@@ -107,8 +110,13 @@ fn client_error<E: std::error::Error + Send + Sync + 'static>(
 pub struct ServeOptions {
     /// Send every Customer.io request to a local recording server.
     pub dry_run: bool,
-    /// Append dead letters to this file (wins over `[server] dead_letter_file`).
+    /// Append dead letters to this one file (wins over `[server] dead_letter_file`, the Redis
+    /// stream and the data directory).
     pub dead_letter: Option<std::path::PathBuf>,
+    /// The data directory for dead letters when neither a file nor Redis is configured (wins
+    /// over `[server] data_dir`). Without either, dead letters are kept in memory:
+    /// `cio-sync serve` always passes one.
+    pub data_dir: Option<std::path::PathBuf>,
     /// The installed metrics recorder's renderer, for `GET /metrics`.
     pub metrics: Option<RenderMetrics>,
     /// The shutdown grace period (wins over `[server] shutdown_grace_seconds`).
@@ -120,6 +128,7 @@ impl fmt::Debug for ServeOptions {
         f.debug_struct("ServeOptions")
             .field("dry_run", &self.dry_run)
             .field("dead_letter", &self.dead_letter)
+            .field("data_dir", &self.data_dir)
             .field("metrics", &self.metrics.is_some())
             .field("shutdown_grace", &self.shutdown_grace)
             .finish()
@@ -204,15 +213,31 @@ impl Server {
                     .map_err(ServeError::Redis)?
             }
         };
-        let mut builder = SyncBuilder::new(track, config.clone()).stores(stores);
         let dead_letter_file = options
             .dead_letter
             .clone()
             .or(server_config.dead_letter_file.clone());
-        if let Some(path) = dead_letter_file {
-            let sink = JsonlDeadLetters::open(path).map_err(ServeError::DeadLetterFile)?;
-            builder = builder.dead_letters(Arc::new(sink));
-        }
+        let data_dir = options.data_dir.clone().or(server_config.data_dir.clone());
+        let dead_letters: (Arc<dyn DeadLetterLog>, &'static str) =
+            match (dead_letter_file, &env.redis_url, data_dir) {
+                (None, None, None) => (
+                    Arc::new(MemoryDeadLetters::new(
+                        cio_segment_sync::builder::DEFAULT_MEMORY_DEAD_LETTERS,
+                    )),
+                    "memory",
+                ),
+                (file, _, dir) => {
+                    let place = Place::choose(file, false, &env, dir.unwrap_or_default());
+                    let store = dead_letters::open(&place, &env, &server_config)
+                        .await
+                        .map_err(ServeError::DeadLetterFile)?;
+                    (store, place.kind())
+                }
+            };
+        let sink: Arc<dyn DeadLetterSink> = dead_letters.0.clone();
+        let mut builder = SyncBuilder::new(track, config.clone())
+            .stores(stores)
+            .dead_letters(sink);
         if let Some(key) = env.app_api_key.clone() {
             builder = builder.app_client(
                 AppClient::new(key, client_config).map_err(client_error("Customer.io App"))?,
@@ -292,7 +317,13 @@ impl Server {
                 let engine = status_engine.clone();
                 let segment = segment.clone();
                 let customerio = customerio.clone();
-                async move { status(&engine, &segment, customerio.as_deref()) }
+                let (store, kind) = dead_letters.clone();
+                async move {
+                    // A count that cannot be read shows as null; the page still answers.
+                    let pending = store.pending_count().await.ok();
+                    let dead_letters = json!({"store": kind, "pending": pending});
+                    status(&engine, &segment, customerio.as_deref(), dead_letters)
+                }
             }),
         );
         Ok(Self {
@@ -420,6 +451,7 @@ fn status(
     engine: &SyncEngine,
     segment: &SegmentEndpoint,
     customerio: Option<&CustomerIoEndpoint>,
+    dead_letters: serde_json::Value,
 ) -> axum::response::Response {
     let router = engine.router.stats();
     let route = |r: cio_segment_sync::flows::router::RouteStats| {
@@ -459,6 +491,7 @@ fn status(
             json!({"scans": s.scans, "skipped": s.skipped, "errors": s.errors,
                    "leases_lost": s.leases_lost, "enrolled": s.enrolled, "failed": s.failed})
         }),
+        "dead_letters": dead_letters,
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

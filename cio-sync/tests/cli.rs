@@ -22,6 +22,8 @@ fn help_is_there_for_every_command_and_names_the_exit_codes() {
         &["demo", "--help"],
         &["replay", "--help"],
         &["check-config", "--help"],
+        &["dead-letters", "list", "--help"],
+        &["dead-letters", "replay", "--help"],
     ] {
         let output = Command::new(BIN).args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");

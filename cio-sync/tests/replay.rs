@@ -1,6 +1,7 @@
 //! `cio-sync replay` against a wiremock Customer.io: exact requests from a plain
 //! and a gzip archive, the same event ids on a second replay, ids derived from content for
-//! messages without one, and unreadable lines dead-lettered.
+//! messages without one, unreadable lines and refused messages dead-lettered as records.
+//! (Outages, giving up and resume files: `replay_outage.rs`.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,11 @@ use cio_segment_sync::builder::SyncBuilder;
 use cio_segment_sync::config::SyncConfig;
 use cio_segment_sync::customerio_client::event_id::event_id;
 use cio_segment_sync::customerio_client::{ClientConfig, Region, SiteId, TrackApiKey, TrackClient};
+use cio_segment_sync::dead_letter::{MemoryDeadLetters, Reason, SEGMENT_MESSAGE, Source};
 use cio_segment_sync::flows::router::SegmentRouter;
 use cio_segment_sync::flows::triggers::{SegmentToCustomerIo, TriggersConfig};
 use cio_sync::cli::{Cli, Command};
-use cio_sync::replay::{derived_message_id, messages_from_line, replay_files};
+use cio_sync::replay::{Input, ReplayOptions, derived_message_id, messages_from_line, replay};
 use clap::Parser;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
@@ -151,11 +153,12 @@ async fn a_plain_archive_replayed_twice_sends_the_same_requests() {
     for _ in 0..2 {
         // A fresh flow each time (a new process): its deduper knows nothing of the first run.
         let flow = flow(&server);
-        let mut dead: Vec<u8> = Vec::new();
-        let summary = replay_files(
+        let dead = MemoryDeadLetters::new(10);
+        let summary = replay(
             &flow,
-            std::slice::from_ref(&file),
-            Some(&mut dead as &mut dyn Write),
+            &[Input::Archive(file.clone())],
+            &ReplayOptions::default(),
+            &dead,
             None,
         )
         .await
@@ -167,15 +170,22 @@ async fn a_plain_archive_replayed_twice_sends_the_same_requests() {
         assert_eq!(summary.unreadable.values().sum::<usize>(), 1);
         assert!(!summary.is_clean());
 
-        let dead = String::from_utf8(dead).unwrap();
-        let records: Vec<Value> = dead
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let records = dead.records();
         assert_eq!(records.len(), 1);
-        assert_eq!(records[0]["line"], 5);
-        assert_eq!(records[0]["message"], LINE_4);
-        assert_eq!(records[0]["file"], file.display().to_string());
+        assert_eq!(records[0].sink, SEGMENT_MESSAGE);
+        assert_eq!(records[0].item, Value::String(LINE_4.to_owned()));
+        assert_eq!(
+            records[0].source,
+            Some(Source::Archive {
+                file: file.display().to_string(),
+                line: 5
+            })
+        );
+        assert!(
+            matches!(&records[0].reason, Reason::Unreadable { error } if error.starts_with("not JSON")),
+            "{:?}",
+            records[0].reason
+        );
     }
     server.verify().await;
     assert_eq!(server.received_requests().await.unwrap().len(), 8);
@@ -188,7 +198,16 @@ async fn a_gzip_archive_sends_exactly_what_the_plain_one_does() {
     let server = MockServer::start().await;
     expect_archive(&server, 1).await;
     let flow = flow(&server);
-    let summary = replay_files(&flow, &[file], None, None).await.unwrap();
+    let dead = MemoryDeadLetters::new(10);
+    let summary = replay(
+        &flow,
+        &[Input::Archive(file)],
+        &ReplayOptions::default(),
+        &dead,
+        None,
+    )
+    .await
+    .unwrap();
     flow.triggers().shutdown().await;
     assert_eq!(summary.read, 4);
     assert_eq!(summary.delivered, 4);
@@ -211,11 +230,16 @@ async fn a_rejected_message_is_dead_lettered_and_a_missing_file_is_unreadable() 
         .mount(&server)
         .await;
     let flow = flow(&server);
-    let mut dead: Vec<u8> = Vec::new();
-    let summary = replay_files(
+    let dead = MemoryDeadLetters::new(10);
+    let missing = dir.path().join("missing.jsonl");
+    let summary = replay(
         &flow,
-        &[path, dir.path().join("missing.jsonl")],
-        Some(&mut dead as &mut dyn Write),
+        &[
+            Input::Archive(path.clone()),
+            Input::Archive(missing.clone()),
+        ],
+        &ReplayOptions::default(),
+        &dead,
         None,
     )
     .await
@@ -228,15 +252,30 @@ async fn a_rejected_message_is_dead_lettered_and_a_missing_file_is_unreadable() 
         summary.unreadable.keys().collect::<Vec<_>>(),
         ["cannot open file (entity not found)"]
     );
-    let dead = String::from_utf8(dead).unwrap();
-    let records: Vec<Value> = dead
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(records.len(), 2);
-    assert_eq!(records[0]["message"]["messageId"], "r-1");
-    assert_eq!(records[0]["line"], 1);
-    assert_eq!(records[1]["line"], 0);
+    // The refused message, as read (with its archive line), and the file that is not there.
+    let records = dead.records();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].id.as_deref(), Some("r-1"));
+    assert_eq!(records[1].item["messageId"], "r-1");
+    assert_eq!(records[1].attempts, 1);
+    assert!(records[1].submitted_at.is_some());
+    assert_eq!(
+        records[1].source,
+        Some(Source::Archive {
+            file: path.display().to_string(),
+            line: 1
+        })
+    );
+    assert_eq!(records[1].reason.label(), "rejected_by_server");
+    assert!(records[1].reason.is_dead_letter());
+    assert_eq!(
+        records[0].source,
+        Some(Source::Archive {
+            file: missing.display().to_string(),
+            line: 0
+        })
+    );
+    assert_eq!(records[0].reason.label(), "unreadable");
     server.verify().await;
 }
 
@@ -360,11 +399,112 @@ async fn with_a_config_milestones_and_audience_changes_go_to_their_flows() {
         lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
     )
     .unwrap();
-    let summary = replay_files(&engine.router, &[file], None, None)
-        .await
-        .unwrap();
+    let summary = replay(
+        &engine.router,
+        &[Input::Archive(file)],
+        &ReplayOptions::default(),
+        &MemoryDeadLetters::new(10),
+        None,
+    )
+    .await
+    .unwrap();
     engine.shutdown().await;
     assert_eq!((summary.read, summary.delivered), (2, 2), "{summary}");
     assert!(summary.is_clean());
     server.verify().await;
+}
+
+#[test]
+fn the_outage_flags_and_the_dead_letters_commands_are_parsed_and_checked() {
+    let cli = Cli::try_parse_from([
+        "cio-sync",
+        "replay",
+        "--give-up-after",
+        "1h30m",
+        "--resume-to",
+        "left.jsonl",
+        "--retry-initial",
+        "250ms",
+        "--retry-max",
+        "5m",
+        "--jitter-seed",
+        "3",
+        "--data-dir",
+        "/srv/cio",
+        "--resume",
+        "a.resume.jsonl",
+        "--resume",
+        "b.resume.jsonl",
+    ])
+    .unwrap();
+    let Command::Replay(args) = cli.command else {
+        panic!("not the replay command");
+    };
+    assert_eq!(
+        args.outage.give_up_after,
+        Some(std::time::Duration::from_secs(5400))
+    );
+    assert_eq!(args.resume_to, Some(PathBuf::from("left.jsonl")));
+    assert_eq!(
+        args.outage.retry_initial,
+        std::time::Duration::from_millis(250)
+    );
+    assert_eq!(args.outage.retry_max, std::time::Duration::from_secs(300));
+    assert_eq!(args.outage.jitter_seed, Some(3));
+    assert_eq!(args.data_dir, Some(PathBuf::from("/srv/cio")));
+    assert_eq!(
+        args.resume,
+        [
+            PathBuf::from("a.resume.jsonl"),
+            PathBuf::from("b.resume.jsonl")
+        ]
+    );
+    assert!(args.files.is_empty(), "a resume file is enough input");
+
+    // The defaults: never give up; 1 s doubling to 60 s.
+    let cli = Cli::try_parse_from(["cio-sync", "replay", "a.jsonl"]).unwrap();
+    let Command::Replay(args) = cli.command else {
+        panic!("not the replay command");
+    };
+    assert_eq!(args.outage.give_up_after, None);
+    assert_eq!(args.outage.retry_initial, std::time::Duration::from_secs(1));
+    assert_eq!(args.outage.retry_max, std::time::Duration::from_secs(60));
+
+    for (bad, named) in [
+        (vec!["replay", "--resume-to", "x", "a"], "--give-up-after"),
+        (
+            vec!["replay", "--give-up-after", "soon", "a"],
+            "--give-up-after",
+        ),
+        (vec!["replay", "--retry-max", "5", "a"], "no unit"),
+        (
+            vec!["dead-letters", "list", "--dir", "d", "--redis"],
+            "--redis",
+        ),
+        (
+            vec!["dead-letters", "list", "--file", "f", "--redis"],
+            "--redis",
+        ),
+        (vec!["dead-letters", "bogus"], "bogus"),
+    ] {
+        let argv = std::iter::once("cio-sync").chain(bad.iter().copied());
+        let error = Cli::try_parse_from(argv).unwrap_err();
+        assert_eq!(error.exit_code(), 2, "{bad:?}");
+        assert!(error.to_string().contains(named), "{bad:?}: {error}");
+    }
+
+    let cli = Cli::try_parse_from([
+        "cio-sync",
+        "dead-letters",
+        "list",
+        "--dir",
+        "d",
+        "--show-personal-data",
+    ])
+    .unwrap();
+    let Command::DeadLetters(cio_sync::cli::DeadLettersCommand::List(args)) = cli.command else {
+        panic!("not dead-letters list");
+    };
+    assert_eq!(args.store.dir, Some(PathBuf::from("d")));
+    assert!(args.show_personal_data);
 }

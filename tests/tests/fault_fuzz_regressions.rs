@@ -71,6 +71,11 @@ fn sync_config_inputs_keep_their_properties() {
 }
 
 #[test]
+fn dead_letter_reader_inputs_keep_their_properties() {
+    replay("dead_letter_reader", 7, properties::dead_letter_reader);
+}
+
+#[test]
 fn cio_webhook_inputs_keep_their_properties() {
     replay("cio_webhook", 30, properties::cio_webhook);
 }

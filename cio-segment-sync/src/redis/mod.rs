@@ -4,8 +4,9 @@
 //! ([`RedisDeduper`]), identity links ([`RedisIdentityStore`]) and last activity
 //! ([`RedisActivityStore`]), onboarding progress ([`RedisProgressStore`]), audience membership, newest change first
 //! ([`RedisMembershipStore`]), named leases ([`RedisLeaseStore`]) so that a job such as the churn
-//! scan runs on one replica per interval, and a rate limiter ([`RedisRateLimiter`]) so many
-//! workers together stay within one workspace's limit. Every key lives under a
+//! scan runs on one replica per interval, dead letters in a stream ([`RedisDeadLetters`]), and a
+//! rate limiter ([`RedisRateLimiter`]) so many workers together stay within one workspace's
+//! limit. Every key lives under a
 //! configurable prefix, everything that can expire has a TTL, and every operation that two
 //! workers could race on runs as one Lua script, so it is atomic on the server.
 //!
@@ -71,6 +72,7 @@ mod membership;
 mod progress;
 mod rate_limit;
 
+pub use crate::dead_letter::RedisDeadLetters;
 pub use activity::RedisActivityStore;
 pub use dedupe::RedisDeduper;
 pub use identity::RedisIdentityStore;

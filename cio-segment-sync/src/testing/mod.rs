@@ -1,4 +1,4 @@
-//! Conformance suites for the store traits (feature `testing`).
+//! Conformance suites for the store traits and the dead-letter stores (feature `testing`).
 //!
 //! Each trait has one suite: a module of `pub async fn` cases taking the store as a trait
 //! object, and a macro that generates one `#[tokio::test]` per case for an implementation. Run
@@ -17,6 +17,7 @@
 //! every request (method, path, headers, body) and answers from a script of replies.
 
 pub mod activity;
+pub mod dead_letter;
 pub mod dedupe;
 pub mod identity;
 pub mod lease;
@@ -319,6 +320,35 @@ macro_rules! membership_store_conformance {
     };
 }
 
+/// Generates the dead-letter store conformance suite as a module `$name` holding one test per
+/// case, for a store implementing both
+/// [`DeadLetterSink`](crate::dead_letter::DeadLetterSink) and
+/// [`DeadLetterStore`](crate::dead_letter::DeadLetterStore). `$make` is an `async` expression
+/// returning a fresh, empty store (keeping at least 40 records).
+#[macro_export]
+macro_rules! dead_letter_store_conformance {
+    ($name:ident, $make:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $crate::__conformance_cases!(
+                $make,
+                $crate::testing::dead_letter,
+                [
+                    empty_store_has_nothing_pending,
+                    appended_records_read_back_oldest_first,
+                    dispatcher_entries_are_kept_as_records,
+                    marked_records_are_no_longer_pending,
+                    keys_stay_the_same_as_records_are_added,
+                    concurrent_appends_are_all_kept,
+                    a_large_record_reads_back_whole,
+                ]
+            );
+        }
+    };
+}
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_cases {
@@ -558,5 +588,54 @@ where
 
     async fn forget(&self, person: &str) -> Result<usize, crate::StoreError> {
         self.store.forget(person).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::dead_letter::DeadLetterSink for Guarded<S, G>
+where
+    S: crate::dead_letter::DeadLetterSink,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn append(
+        &self,
+        record: crate::dead_letter::Record,
+    ) -> Result<(), crate::dead_letter::DeadLetterError> {
+        self.store.append(record).await
+    }
+
+    async fn record(
+        &self,
+        entry: crate::dead_letter::DeadLetter,
+    ) -> Result<(), crate::dead_letter::DeadLetterError> {
+        self.store.record(entry).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<S, G> crate::dead_letter::DeadLetterStore for Guarded<S, G>
+where
+    S: crate::dead_letter::DeadLetterStore,
+    G: std::fmt::Debug + Send + Sync + 'static,
+{
+    async fn pending(
+        &self,
+    ) -> Result<crate::dead_letter::Listing, crate::dead_letter::DeadLetterError> {
+        self.store.pending().await
+    }
+
+    async fn mark_replayed(
+        &self,
+        keys: &[crate::dead_letter::RecordKey],
+    ) -> Result<(), crate::dead_letter::DeadLetterError> {
+        self.store.mark_replayed(keys).await
+    }
+
+    async fn pending_count(&self) -> Result<u64, crate::dead_letter::DeadLetterError> {
+        self.store.pending_count().await
+    }
+
+    fn location(&self) -> String {
+        self.store.location()
     }
 }
