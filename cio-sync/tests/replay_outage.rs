@@ -63,7 +63,10 @@ impl Respond for Fake {
         };
         self.seen.lock().unwrap().push((operation, status));
         match status {
-            503 => ResponseTemplate::new(503).insert_header("retry-after", "1"),
+            // `Retry-After: 0`: the dispatcher honours a server's delay by pausing every send on
+            // the API, which would make these tests' short give-up windows hold one or two tries;
+            // the replay's own waits are what they exercise.
+            503 => ResponseTemplate::new(503).insert_header("retry-after", "0"),
             400 => ResponseTemplate::new(400).set_body_json(json!({
                 "errors": [{"reason": "invalid", "field": "name", "message": "bad event"}]
             })),
