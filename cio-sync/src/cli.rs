@@ -31,11 +31,12 @@ use cio_segment_sync::testing::RecordingServer;
 /// | 1 | the command ran, but something failed or was not finished (demo items not delivered, a dead-letter store unreadable in part, the server failed) |
 /// | 2 | usage, configuration or environment error: nothing was sent |
 /// | 3 | some items were refused for good or could not be read: they are in the dead letters (see the summary and `cio-sync dead-letters list`) |
-/// | 4 | gave up waiting for Customer.io (`--give-up-after`): what was not sent is in the resume file (`replay`) or still pending in the dead letters (`dead-letters replay`) |
+/// | 4 | gave up waiting for Customer.io (`--give-up-after`), or `replay` was stopped by SIGTERM / Ctrl-C: what was not sent is in the resume file (`replay`) or still pending in the dead letters (`dead-letters replay`) |
 pub const EXIT_CODES: &str = "Exit status: 0 done; 1 ran, but something failed or was not \
 finished (see the summary); 2 usage, configuration or environment error (nothing was sent); 3 \
 some items were refused for good or unreadable (kept in the dead letters); 4 gave up waiting \
-(--give-up-after): what was not sent is in the resume file, or still pending.";
+(--give-up-after) or stopped (SIGTERM, Ctrl-C): what was not sent is in the resume file, or \
+still pending.";
 
 /// Exit status 3: some items refused for good or unreadable.
 pub const EXIT_REFUSED: u8 = 3;
@@ -154,9 +155,9 @@ pub struct ReplayArgs {
     /// the ids they were written with. Repeatable; sent before the archives.
     #[arg(long, value_name = "FILE")]
     pub resume: Vec<PathBuf>,
-    /// Where to write the resume file when giving up (it must not exist; default:
-    /// DATA_DIR/resume-UTCTIME-PID.jsonl).
-    #[arg(long, value_name = "FILE", requires = "give_up_after")]
+    /// Where to write the resume file when giving up or stopped by SIGTERM / Ctrl-C (it must
+    /// not exist; default: DATA_DIR/resume-UTCTIME-PID.jsonl).
+    #[arg(long, value_name = "FILE")]
     pub resume_to: Option<PathBuf>,
     /// Waits and giving up.
     #[command(flatten)]
@@ -464,7 +465,9 @@ async fn replay_engine(
 /// the resume file, or still pending).
 async fn stop_engine(engine: &SyncEngine, gave_up: bool) {
     if gave_up {
-        let _ = tokio::time::timeout(Duration::from_secs(5), engine.shutdown()).await;
+        // What the dispatchers still hold is in the resume file already: hand it back rather
+        // than wait out the outage.
+        engine.shutdown_within(Duration::from_secs(5)).await;
     } else {
         engine.shutdown().await;
     }
@@ -485,38 +488,48 @@ async fn replay_command(args: ReplayArgs, out: &mut dyn Write) -> Result<Status,
         .await
         .map_err(|e| usage(error_chain(&e)))?;
     let mut options = ReplayOptions::default().with_backoff(args.outage.backoff());
-    if let Some(after) = args.outage.give_up_after {
-        let resume_to = match args.resume_to {
-            Some(path) => path,
-            None => {
-                std::fs::create_dir_all(&data_dir)
-                    .map_err(|e| usage(format!("cannot create {}: {e}", data_dir.display())))?;
-                let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
-                data_dir.join(format!("resume-{stamp}-{}.jsonl", std::process::id()))
-            }
-        };
-        if resume_to.exists() {
-            return Err(usage(format!(
-                "the resume file {} exists already; name a new one with --resume-to",
-                resume_to.display()
-            )));
+    // Where what was not sent goes when the replay gives up or is stopped (SIGTERM, Ctrl-C).
+    // The file is created only then; its directory now, so a stop can always write it.
+    let resume_to = match args.resume_to {
+        Some(path) => path,
+        None => {
+            std::fs::create_dir_all(&data_dir)
+                .map_err(|e| usage(format!("cannot create {}: {e}", data_dir.display())))?;
+            let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+            data_dir.join(format!("resume-{stamp}-{}.jsonl", std::process::id()))
         }
+    };
+    if resume_to.exists() {
+        return Err(usage(format!(
+            "the resume file {} exists already; name a new one with --resume-to",
+            resume_to.display()
+        )));
+    }
+    options = options.resume_to(resume_to.clone());
+    if let Some(after) = args.outage.give_up_after {
         options = options.give_up_after(after, resume_to);
     }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        crate::serve::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
 
     let mut inputs: Vec<Input> = args.resume.iter().cloned().map(Input::Resume).collect();
     inputs.extend(args.files.iter().cloned().map(Input::Archive));
     let all_files: Vec<PathBuf> = args.resume.iter().chain(&args.files).cloned().collect();
     let progress = progress_bar(&all_files);
     let started = Instant::now();
-    let result = replay::replay(
+    let result = replay::replay_until(
         &engine.router,
         &inputs,
         &options,
         store.as_ref(),
         Some(&progress),
+        stop,
     )
     .await;
+    signal.abort();
     let gave_up = result
         .as_ref()
         .is_ok_and(|summary| summary.end() == ReplayEnd::GaveUp);

@@ -69,6 +69,7 @@ use segment_model::{Batch, Message};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::error_chain;
@@ -267,6 +268,9 @@ pub struct ReplayOptions {
     pub give_up: Option<GiveUp>,
     /// Messages handed to the flows at once ([`CHUNK`]); at least 1.
     pub chunk: usize,
+    /// Where what was not sent goes when the replay is stopped ([`replay_until`]) without a
+    /// [`give_up`](Self::give_up) naming its own resume file.
+    pub resume_to: Option<PathBuf>,
 }
 
 impl Default for ReplayOptions {
@@ -275,6 +279,7 @@ impl Default for ReplayOptions {
             backoff: Backoff::default(),
             give_up: None,
             chunk: CHUNK,
+            resume_to: None,
         }
     }
 }
@@ -292,6 +297,13 @@ impl ReplayOptions {
             after,
             resume_to: resume_to.into(),
         });
+        self
+    }
+
+    /// Where what was not sent goes when a [`replay_until`] is stopped (a give-up's own file
+    /// wins).
+    pub fn resume_to(mut self, path: impl Into<PathBuf>) -> Self {
+        self.resume_to = Some(path.into());
         self
     }
 
@@ -445,6 +457,9 @@ pub enum ReplayError {
         #[source]
         source: std::io::Error,
     },
+    /// The replay was stopped with no resume file to write what was not sent to.
+    #[error("the replay was stopped and no resume file was named")]
+    NoResumeFile,
 }
 
 /// A message on its way: where it came from and how it went so far.
@@ -541,6 +556,7 @@ pub(crate) struct Driver {
     chunk: usize,
     pending: VecDeque<Job>,
     wait: Option<Duration>,
+    stop: Option<watch::Receiver<bool>>,
     pub(crate) waits: u64,
     pub(crate) retried: usize,
 }
@@ -568,8 +584,32 @@ impl Driver {
             chunk: chunk.max(1),
             pending: VecDeque::new(),
             wait: None,
+            stop: None,
             waits: 0,
             retried: 0,
+        }
+    }
+
+    /// Stops (like a deadline) once `stop` turns `true`: a shutdown signal.
+    pub(crate) fn with_stop(mut self, stop: watch::Receiver<bool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
+    fn is_stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|stop| *stop.borrow())
+    }
+
+    /// Resolves once the stop signal is given (never without one).
+    async fn stopped(&self) {
+        match &self.stop {
+            Some(stop) => {
+                let mut stop = stop.clone();
+                if stop.wait_for(|stopped| *stopped).await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending::<()>().await,
         }
     }
 
@@ -583,21 +623,32 @@ impl Driver {
     }
 
     fn deadline_passed(&self) -> bool {
-        self.deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
+        self.is_stopped()
+            || self
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
-    /// Sleeps `delay`, or until the deadline when that comes first (`false` then).
+    /// Resolves at the deadline or the stop signal, whichever comes first (never without).
+    async fn ended(&self) {
+        let deadline = async {
+            match self.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = deadline => {}
+            () = self.stopped() => {}
+        }
+    }
+
+    /// Sleeps `delay`, or until the deadline or the stop signal when that comes first (`false`
+    /// then).
     async fn sleep(&self, delay: Duration) -> bool {
-        match self.deadline {
-            Some(deadline) if Instant::now() + delay >= deadline => {
-                tokio::time::sleep_until(deadline).await;
-                false
-            }
-            _ => {
-                tokio::time::sleep(delay).await;
-                true
-            }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = self.ended() => false,
         }
     }
 
@@ -636,16 +687,11 @@ impl Driver {
             let messages: Vec<Message> = jobs.iter().map(|job| job.message.clone()).collect();
             let now = Timestamp::now();
             let run = router.process_batch_routed(&messages);
-            let results = match self.deadline {
-                None => run.await,
-                Some(deadline) => {
-                    tokio::select! {
-                        results = run => results,
-                        () = tokio::time::sleep_until(deadline) => {
-                            self.pending = jobs.into();
-                            return self.gave_up();
-                        }
-                    }
+            let results = tokio::select! {
+                results = run => results,
+                () = self.ended() => {
+                    self.pending = jobs.into();
+                    return self.gave_up();
                 }
             };
             let mut finished = Vec::new();
@@ -965,13 +1011,33 @@ pub async fn replay(
     dead_letters: &dyn DeadLetterSink,
     progress: Option<&ProgressBar>,
 ) -> Result<ReplaySummary, ReplayError> {
+    let (_never, stop) = watch::channel(false);
+    replay_until(router, inputs, options, dead_letters, progress, stop).await
+}
+
+/// [`replay`], stopping cleanly once `stop` turns `true` (a shutdown signal): what was not
+/// delivered goes to the resume file ([`ReplayOptions::resume_to`], or the give-up's), as when
+/// giving up, so nothing read is lost and a `replay --resume` sends it with the same ids.
+///
+/// # Errors
+///
+/// As [`replay`]; and [`ReplayError::NoResumeFile`] when stopped with nowhere to write.
+pub async fn replay_until(
+    router: &SegmentRouter,
+    inputs: &[Input],
+    options: &ReplayOptions,
+    dead_letters: &dyn DeadLetterSink,
+    progress: Option<&ProgressBar>,
+    stop: watch::Receiver<bool>,
+) -> Result<ReplaySummary, ReplayError> {
     let mut summary = ReplaySummary::default();
     let mut reader = Reader::new(inputs);
     let mut driver = Driver::new(
         &options.backoff,
         options.give_up.as_ref().map(|give_up| give_up.after),
         options.chunk,
-    );
+    )
+    .with_stop(stop);
     // Unreadable items met while topping up a chunk, recorded before the chunk's results.
     let mut refused: Vec<(Record, String)> = Vec::new();
     let mut not_replayable = 0;
@@ -1023,15 +1089,13 @@ pub async fn replay(
             }
             Step::Done => break,
             Step::GaveUp(pending) => {
-                let give_up = options.give_up.as_ref().expect("only a deadline gives up");
-                write_resume(
-                    &give_up.resume_to,
-                    pending,
-                    &mut reader,
-                    dead_letters,
-                    &mut summary,
-                )
-                .await?;
+                let resume_to = options
+                    .give_up
+                    .as_ref()
+                    .map(|give_up| &give_up.resume_to)
+                    .or(options.resume_to.as_ref())
+                    .ok_or(ReplayError::NoResumeFile)?;
+                write_resume(resume_to, pending, &mut reader, dead_letters, &mut summary).await?;
                 break;
             }
         }

@@ -471,7 +471,6 @@ fn the_outage_flags_and_the_dead_letters_commands_are_parsed_and_checked() {
     assert_eq!(args.outage.retry_max, std::time::Duration::from_secs(60));
 
     for (bad, named) in [
-        (vec!["replay", "--resume-to", "x", "a"], "--give-up-after"),
         (
             vec!["replay", "--give-up-after", "soon", "a"],
             "--give-up-after",

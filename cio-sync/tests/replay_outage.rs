@@ -635,3 +635,66 @@ async fn the_servers_dead_letters_are_resent_through_their_dispatcher_in_order()
     assert_eq!(left.records.len(), 1);
     assert_eq!(left.records[0].record.sink, "customerio.reporting_webhook");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_outage_writes_the_resume_file_and_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let (file, lines) = archive(dir.path(), &["u-a", "u-b"], 3);
+    let config = write_config(dir.path());
+    let data = dir.path().join("data");
+    let resume = dir.path().join("resume.jsonl");
+    // Customer.io is down for the whole run; no --give-up-after: the replay would wait forever.
+    let (down, fake) = Fake::start(|_, _| 503).await;
+    let url = down.uri();
+    let child = std::process::Command::new(BIN)
+        .env_clear()
+        .env("CIO_SITE_ID", "site")
+        .env("CIO_API_KEY", "key")
+        .env("CIO_TRACK_URL", url)
+        .env("RUST_LOG", "warn")
+        .args(args(&[
+            "replay",
+            "--config",
+            &config,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--retry-initial",
+            "10ms",
+            "--retry-max",
+            "40ms",
+            "--resume-to",
+            resume.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once Customer.io has refused a few tries, stop the replay as an orchestrator would.
+    while fake.seen.lock().unwrap().len() < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    // Nothing was accepted, and every event is in the resume file with its messageId.
+    assert!(fake.accepted().is_empty());
+    let parsed = read_records(&resume).unwrap();
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let mut ids: Vec<String> = parsed
+        .records
+        .iter()
+        .map(|(_, record)| record.id.clone().unwrap())
+        .collect();
+    ids.sort();
+    let mut expected: Vec<String> = lines.iter().map(|l| l.message_id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "{text}");
+}
