@@ -8,6 +8,7 @@ use customerio_client::track::v2::Operation;
 
 use super::steps::{Deliver, DeliverError, Delivered};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
+use crate::outcome::describe;
 use crate::dispatch::{
     Delivery, DispatcherHandle, FailureKind, GiveUp, OrderingKey, Sink, SubmitError,
 };
@@ -153,7 +154,7 @@ impl<S: Sink<Item = Operation>> Deliver for DispatchDeliver<S> {
                 Err(SubmitError::Encode { item, source }) => {
                     let reason = DeadLetterReason::Failed {
                         kind: FailureKind::Permanent,
-                        error: source.to_string(),
+                        error: describe(&source),
                     };
                     self.refuse(&item, reason.clone(), key).await?;
                     refused.get_or_insert(reason);
