@@ -26,7 +26,10 @@ fn displays_once(error: &(dyn StdError + 'static)) {
     let mut current = Some(error);
     while let Some(outer) = current {
         let text = outer.to_string();
-        assert!(!text.is_empty(), "an error of the chain has no text: {outer:?}");
+        assert!(
+            !text.is_empty(),
+            "an error of the chain has no text: {outer:?}"
+        );
         if let Some(cause) = outer.source() {
             let cause_text = cause.to_string();
             assert!(
@@ -90,8 +93,7 @@ fn batch_item() -> segment_model::BatchItemError {
 }
 
 fn payload_error() -> customerio_client::webhook::PayloadError {
-    customerio_client::webhook::ReportingEvent::from_slice(b"{\"event_id\":")
-        .expect_err("not JSON")
+    customerio_client::webhook::ReportingEvent::from_slice(b"{\"event_id\":").expect_err("not JSON")
 }
 
 /// Asserts the chain of `error` has `len` errors, none repeating its source, and that

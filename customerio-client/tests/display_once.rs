@@ -19,7 +19,10 @@ fn displays_once(error: &(dyn StdError + 'static)) {
     let mut current = Some(error);
     while let Some(outer) = current {
         let text = outer.to_string();
-        assert!(!text.is_empty(), "an error of the chain has no text: {outer:?}");
+        assert!(
+            !text.is_empty(),
+            "an error of the chain has no text: {outer:?}"
+        );
         if let Some(cause) = outer.source() {
             let cause_text = cause.to_string();
             assert!(
@@ -104,7 +107,11 @@ fn webhook_errors_display_once() {
     assert!(matches!(syntax, PayloadError::Syntax { .. }));
     assert_eq!(chain_len(&syntax), 2);
     displays_once(&syntax);
-    for body in [&b"[1]"[..], br#"{"event_id":""}"#, br#"{"metric":"opened"}"#] {
+    for body in [
+        &b"[1]"[..],
+        br#"{"event_id":""}"#,
+        br#"{"metric":"opened"}"#,
+    ] {
         displays_once(&ReportingEvent::from_slice(body).expect_err("not an event"));
     }
 

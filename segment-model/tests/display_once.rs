@@ -12,7 +12,10 @@ fn displays_once(error: &(dyn StdError + 'static)) {
     let mut current = Some(error);
     while let Some(outer) = current {
         let text = outer.to_string();
-        assert!(!text.is_empty(), "an error of the chain has no text: {outer:?}");
+        assert!(
+            !text.is_empty(),
+            "an error of the chain has no text: {outer:?}"
+        );
         if let Some(cause) = outer.source() {
             let cause_text = cause.to_string();
             assert!(
@@ -125,7 +128,11 @@ mod client {
         assert_eq!(error.to_string(), "the base URL is not a valid URL");
         assert_eq!(chain_len(&error), 2);
         displays_once(&error);
-        for text in ["ftp://example.com", "http://user:pw@example.com", "http://h/?q"] {
+        for text in [
+            "ftp://example.com",
+            "http://user:pw@example.com",
+            "http://h/?q",
+        ] {
             displays_once(&BaseUrl::parse(text).expect_err("refused"));
         }
     }

@@ -8,10 +8,10 @@ use customerio_client::track::v2::Operation;
 
 use super::steps::{Deliver, DeliverError, Delivered};
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
-use crate::outcome::describe;
 use crate::dispatch::{
     Delivery, DispatcherHandle, FailureKind, GiveUp, OrderingKey, Sink, SubmitError,
 };
+use crate::outcome::describe;
 
 /// [`Deliver`] through a [`Dispatcher`](crate::dispatch::Dispatcher) of Track v2 operations
 /// (usually a [`CustomerIoBatchSink`](crate::dispatch::sinks::CustomerIoBatchSink)).
