@@ -71,6 +71,10 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+/// Every error of the crate says what failed once (issue 13).
+#[cfg(test)]
+mod display_once;
+
 /// The workspace README's code compiles.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

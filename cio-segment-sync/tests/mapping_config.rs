@@ -8,6 +8,7 @@ use cio_segment_sync::mapping::{
     IncompleteLifecycle, KeyRules, LongPageName, Mapped, MappingConfig, MappingError, NameFilter,
     ObjectAttributes, PageName, iso8601_unix_seconds, map, map_at,
 };
+use cio_segment_sync::outcome::describe;
 use customerio_client::track::v2::ObjectTypeId;
 use customerio_client::{ErrorKind, Identifier};
 use segment_model::Message;
@@ -411,7 +412,8 @@ fn errors_name_the_field_and_never_the_value() {
     for (value, expected) in cases {
         let err = map(&message(value.clone()), &target, &MappingConfig::default())
             .expect_err("must fail");
-        let text = err.to_string();
+        // The whole chain (what a log or an answer shows) names the field, never the value.
+        let text = describe(&err);
         assert!(text.contains(expected), "{value}: {text}");
         for secret in [secret_id, secret_email, "SECRET"] {
             assert!(!text.contains(secret), "{text}");

@@ -1,7 +1,8 @@
 //! Golden fixture pairs for the mapping: `tests/fixtures/mapping/<name>.in.json` holds a
 //! Segment message, the resolved target, optional config overrides and an optional `now`;
 //! `<name>.out.json` holds exactly what the mapping must produce: the v2 operations as a JSON
-//! array, `{"skip": "<reason>"}`, or `{"error": "<Display of the MappingError>"}`.
+//! array, `{"skip": "<reason>"}`, or `{"error": "<text>"}` with the `MappingError` and its
+//! sources as `describe` joins them.
 //!
 //! Input format:
 //!
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use cio_segment_sync::identity::{SkipReason, Target};
 use cio_segment_sync::mapping::{Mapped, MappingConfig, map, map_at};
+use cio_segment_sync::outcome::describe;
 use customerio_client::Identifier;
 use segment_model::Message;
 use serde_json::{Value, json};
@@ -132,7 +134,7 @@ fn run(input: &Value, name: &str) -> Value {
         Ok(Mapped::Skip(reason)) => json!({ "skip": skip_code(&reason) }),
         Ok(other) => panic!("{name}: unexpected outcome {other:?}"),
         Err(err) => {
-            let text = err.to_string();
+            let text = describe(&err);
             for personal in personal_strings(&input["message"]) {
                 assert!(
                     !text.contains(&personal),

@@ -59,9 +59,11 @@ fn an_operation_of_exactly_32000_bytes_fits_and_32001_is_handed_back() {
             limit: 32_000
         }
     ));
+    // Display says what happened once; the reason is the source.
+    assert_eq!(rejected.to_string(), "the packer handed the operation back");
     assert_eq!(
-        rejected.to_string(),
-        "operation is 32001 bytes; the limit is 32000"
+        std::error::Error::source(&rejected).map(ToString::to_string),
+        Some("operation is 32001 bytes; the limit is 32000".to_owned())
     );
     // The open batch is untouched.
     assert_eq!(packer.len(), 1);

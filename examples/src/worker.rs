@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use cio_segment_sync::outcome::{Ack, AckRule, Outcome};
+use cio_segment_sync::outcome::{Ack, AckRule, Outcome, describe};
 use cio_segment_sync::pipeline::{Pipeline, PipelineError};
 use segment_model::Message;
 
@@ -160,8 +160,8 @@ pub fn decide(result: &Result<Outcome, PipelineError>) -> Decision {
         // Every outcome is finished, a dead-lettered one included: the sink keeps it.
         Ok(_) => Decision::Ack,
         Err(error) => match error.ack() {
-            Ack::RetryLater => Decision::Redeliver(error.to_string()),
-            _ => Decision::Park(error.to_string()),
+            Ack::RetryLater => Decision::Redeliver(describe(error)),
+            _ => Decision::Park(describe(error)),
         },
     }
 }
@@ -172,7 +172,7 @@ pub async fn consume<P: Pipeline + ?Sized>(queue: &MemoryQueue, pipeline: &P) {
     while let Some(message) = queue.receive() {
         let decision = match Message::from_slice(&message.body) {
             Ok(parsed) => decide(&pipeline.process(&parsed).await),
-            Err(error) => Decision::Park(format!("not a Segment message: {error}")),
+            Err(error) => Decision::Park(format!("not a Segment message: {}", describe(&error))),
         };
         match decision {
             Decision::Ack => queue.ack(&message),

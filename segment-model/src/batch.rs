@@ -68,7 +68,8 @@ pub struct Batch {
 
 /// A batch item that failed to decode during a lenient parse.
 ///
-/// `Debug` and `Display` show the index and the error but never the raw item.
+/// `Display` names the index; the item's own error is its `source()`. `Debug` shows the index
+/// and the error. Neither shows the raw item.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct BatchItemError {
@@ -92,7 +93,7 @@ impl fmt::Debug for BatchItemError {
 
 impl fmt::Display for BatchItemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`batch[{}]`: {}", self.index, self.error)
+        write!(f, "`batch[{}]` does not decode", self.index)
     }
 }
 

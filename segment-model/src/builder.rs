@@ -25,7 +25,10 @@
 //! assert_eq!(msg.message_id().map(str::len), Some(36)); // a UUID v4
 //!
 //! let err = Message::track("Report Exported").build().unwrap_err();
-//! assert_eq!(err.to_string(), "invalid message: neither `userId` nor `anonymousId` is set");
+//! assert_eq!(err.to_string(), "invalid message");
+//! // The broken rules are the error's source.
+//! let rules = std::error::Error::source(&err).map(ToString::to_string);
+//! assert_eq!(rules.as_deref(), Some("neither `userId` nor `anonymousId` is set"));
 //! # Ok::<(), segment_model::Error>(())
 //! ```
 

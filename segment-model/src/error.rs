@@ -106,7 +106,7 @@ pub enum Error {
 
     /// An item of a batch failed to decode. `index` is its position in the `batch` array and
     /// `source` the item's own error, whose path is relative to the item.
-    #[error("`batch[{index}]`: {source}")]
+    #[error("`batch[{index}]` does not decode")]
     BatchItem {
         /// Position of the item in the `batch` array.
         index: usize,
@@ -117,7 +117,7 @@ pub enum Error {
 
     /// A builder was asked to produce a message that breaks Segment's rules. Each violation
     /// names its field.
-    #[error("invalid message: {0}")]
+    #[error("invalid message")]
     Invalid(#[from] Violations),
 }
 

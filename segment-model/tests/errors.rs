@@ -286,9 +286,10 @@ fn strict_batch_names_the_bad_item() {
         }
         other => panic!("expected BatchItem, got {other:?}"),
     }
+    assert_eq!(err.to_string(), "`batch[3]` does not decode");
     assert_eq!(
-        err.to_string(),
-        "`batch[3]`: `traits`: expected an object, found a string"
+        std::error::Error::source(&err).map(ToString::to_string),
+        Some("`traits`: expected an object, found a string".to_owned())
     );
     assert_eq!(err.path(), Some("traits"));
 }

@@ -169,7 +169,13 @@ async fn a_batch_with_a_malformed_item_delivers_the_others_and_names_the_bad_ind
     match &results[1] {
         Err(TriggersError::Item(item)) => {
             assert_eq!(item.index, 1);
-            assert!(item.to_string().contains("event"), "{item}");
+            // The item names its index once; the field at fault is its source.
+            assert_eq!(item.to_string(), "`batch[1]` does not decode");
+            let cause = std::error::Error::source(item).map(ToString::to_string);
+            assert!(
+                cause.as_deref().is_some_and(|c| c.contains("event")),
+                "{cause:?}"
+            );
         }
         other => panic!("expected the bad item's error, got {other:?}"),
     }

@@ -146,13 +146,7 @@ struct Tally {
 
 impl Tally {
     fn note_failure(&self, err: &(dyn std::error::Error + 'static)) {
-        let mut text = err.to_string();
-        let mut source = err.source();
-        while let Some(inner) = source {
-            text.push_str(": ");
-            text.push_str(&inner.to_string());
-            source = inner.source();
-        }
+        let text = cio_segment_sync::outcome::describe(err);
         let mut failures = self
             .failures
             .lock()

@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::outcome::describe;
 use crate::store::StoreError;
 
 mod memory;
@@ -245,11 +246,11 @@ pub trait DeduperExt: Deduper {
                 if let Err(error) = self.commit(key, &token).await {
                     // Finished all the same. A redelivery before the lease runs out is answered
                     // in flight; after it, it runs again (at least once).
-                    tracing::warn!(error = %error, "Could not record a finished item as done.");
+                    tracing::warn!(error = %describe(&error), "Could not record a finished item as done.");
                 }
             } else if let Err(error) = self.release(key, &token).await {
                 // The claim runs out with its lease; the source's retry waits until then.
-                tracing::warn!(error = %error, "Could not release the claim of a failed item.");
+                tracing::warn!(error = %describe(&error), "Could not release the claim of a failed item.");
             }
             Ok(Once::Ran(result))
         }
@@ -288,7 +289,7 @@ where
                     );
                 }
                 // The next tick tries again; the lease has two more periods to run.
-                Err(error) => tracing::warn!(error = %error, "Could not renew the claim of an item being delivered."),
+                Err(error) => tracing::warn!(error = %describe(&error), "Could not renew the claim of an item being delivered."),
             },
         }
     }

@@ -24,6 +24,7 @@ use super::sink::{
 };
 use super::stats::Counters;
 use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
+use crate::outcome::describe;
 use crate::rate_limit::{RateLimiter, RateLimiterExt};
 use crate::store::StoreError;
 
@@ -197,7 +198,7 @@ impl<S: Sink> Ctx<S> {
                     sink = self.name,
                     reason = reason.label(),
                     attempts = meta.attempts,
-                    error = %err,
+                    error = %describe(&err),
                     "An item could not be delivered and the dead-letter sink failed to keep it; it is lost."
                 );
                 false
@@ -255,11 +256,13 @@ impl<E: SinkError> AttemptError<E> {
 
     fn describe(&self) -> String {
         match self {
-            AttemptError::Sink(err) => err.to_string(),
+            AttemptError::Sink(err) => describe(err),
             AttemptError::Timeout(after) => {
                 format!("the attempt timed out after {} ms", after.as_millis())
             }
-            AttemptError::RateLimiter(err) => format!("the rate limiter failed: {err}"),
+            AttemptError::RateLimiter(err) => {
+                format!("the rate limiter failed: {}", describe(err))
+            }
             AttemptError::Closed => "the dispatcher's concurrency limit was closed".to_owned(),
             AttemptError::Abandoned => {
                 "the dispatcher shut down before the item could be sent".to_owned()
@@ -588,7 +591,7 @@ async fn send_with_retries<S: Sink>(
             if let Err(error) = ctx.limiter.pause(delay).await {
                 tracing::warn!(
                     parent: &span,
-                    error = %error,
+                    error = %describe(&error),
                     "Could not share a pause through the rate limiter; only this dispatcher pauses."
                 );
             }

@@ -46,7 +46,7 @@ use super::metrics::record_answer;
 use super::onboarding::OnboardingFlow;
 use super::triggers::SegmentToCustomerIo;
 use crate::identity::IdentityResolver;
-use crate::outcome::{Outcome, answer_label};
+use crate::outcome::{Outcome, answer_label, describe};
 use crate::pipeline::{DEFAULT_BATCH_CONCURRENCY, Pipeline, PipelineError, in_person_order};
 
 /// Which flow a message goes to.
@@ -185,8 +185,8 @@ impl ChurnHook {
                 .observe(message, &target, now)
                 .await
                 .map(drop)
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(error.to_string()),
+                .map_err(|error| describe(&error)),
+            Err(error) => Err(describe(&error)),
         };
         if let Err(error) = result {
             tracing::warn!(error = %error, "Could not record a delivered message as activity.");

@@ -252,7 +252,7 @@ impl CustomerIoEndpoint {
         work: WorkPermit,
     ) -> EndpointResponse {
         if let Err(error) = self.verifier.verify_headers(headers, body, now) {
-            tracing::debug!(%error, "Refused a Customer.io webhook: bad signature.");
+            tracing::debug!(error = %describe(&error), "Refused a Customer.io webhook: bad signature.");
             return EndpointResponse::new(
                 StatusCode::UNAUTHORIZED,
                 AnswerBody::problem(ProblemKind::Signature, describe(&error)),
@@ -359,7 +359,7 @@ impl CustomerIoEndpoint {
         error: &customerio_client::webhook::PayloadError,
     ) -> EndpointResponse {
         let message = describe(error);
-        tracing::warn!(%error, "An authentic Customer.io webhook does not decode; acknowledged.");
+        tracing::warn!(error = %message, "An authentic Customer.io webhook does not decode; acknowledged.");
         let mut answer = AnswerBody::new();
         let problem = Problem::new(None, ProblemKind::Undecodable, message.clone());
         let Some(sink) = &self.dead_letters else {
@@ -456,7 +456,7 @@ async fn keep(sink: &dyn DeadLetterSink, item: Value, message: String) -> Result
     };
     let entry = DeadLetter::new(CUSTOMERIO_DEAD_LETTER_SINK, item, reason, 0);
     sink.record(entry).await.map_err(|error| {
-        tracing::warn!(%error, "An unusable Customer.io webhook event could not be kept; asking Customer.io to retry.");
+        tracing::warn!(error = %describe(&error), "An unusable Customer.io webhook event could not be kept; asking Customer.io to retry.");
         format!("its dead letter was not recorded: {}", describe(&error))
     })
 }

@@ -228,7 +228,7 @@ impl SegmentEndpoint {
         if let Some(verifier) = &self.verifier {
             let header = headers.get(SIGNATURE_HEADER).map(HeaderValue::as_bytes);
             if let Err(error) = verifier.verify(header, body) {
-                tracing::debug!(%error, "Refused a Segment webhook: bad signature.");
+                tracing::debug!(error = %describe(&error), "Refused a Segment webhook: bad signature.");
                 return EndpointResponse::new(
                     StatusCode::UNAUTHORIZED,
                     AnswerBody::problem(ProblemKind::Signature, describe(&error)),
@@ -238,7 +238,7 @@ impl SegmentEndpoint {
         let decoded = match WebhookBody::from_slice_with(body, self.limits) {
             Ok(decoded) => decoded,
             Err(error) => {
-                tracing::debug!(%error, "Refused a Segment webhook: the body cannot be used.");
+                tracing::debug!(error = %describe(&error), "Refused a Segment webhook: the body cannot be used.");
                 return EndpointResponse::new(
                     StatusCode::BAD_REQUEST,
                     AnswerBody::problem(ProblemKind::Undecodable, describe(&error)),

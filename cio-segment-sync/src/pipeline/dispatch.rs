@@ -11,6 +11,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterReason, DeadLetterSink};
 use crate::dispatch::{
     Delivery, DispatcherHandle, FailureKind, GiveUp, OrderingKey, Sink, SubmitError,
 };
+use crate::outcome::describe;
 
 /// [`Deliver`] through a [`Dispatcher`](crate::dispatch::Dispatcher) of Track v2 operations
 /// (usually a [`CustomerIoBatchSink`](crate::dispatch::sinks::CustomerIoBatchSink)).
@@ -153,7 +154,7 @@ impl<S: Sink<Item = Operation>> Deliver for DispatchDeliver<S> {
                 Err(SubmitError::Encode { item, source }) => {
                     let reason = DeadLetterReason::Failed {
                         kind: FailureKind::Permanent,
-                        error: source.to_string(),
+                        error: describe(&source),
                     };
                     self.refuse(&item, reason.clone(), key).await?;
                     refused.get_or_insert(reason);

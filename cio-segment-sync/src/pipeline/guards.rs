@@ -11,6 +11,7 @@ use segment_model::Message;
 use super::{Outcome, PipelineError, SkipReason, Step, dedupe_key};
 use crate::dedupe::{Deduper, DeduperExt, Once};
 use crate::loop_guard::LoopGuard;
+use crate::outcome::describe;
 
 /// Dedupe → loop guard, written once for every flow that takes Segment messages.
 ///
@@ -108,7 +109,7 @@ impl Guards {
                 Ok(outcome)
             }
             Once::Ran(Err(error)) => {
-                tracing::debug!(kind, error = %error, "A message failed; not acking it.");
+                tracing::debug!(kind, error = %describe(&error), "A message failed; not acking it.");
                 Err(error)
             }
             Once::InFlight => {

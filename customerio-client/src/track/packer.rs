@@ -135,7 +135,7 @@ pub enum RejectReason {
 
 /// An operation the packer could not place, handed back with its tag (never dropped).
 #[derive(Debug, thiserror::Error)]
-#[error("{reason}")]
+#[error("the packer handed the operation back")]
 pub struct Rejected<T> {
     /// The operation, as it was pushed.
     pub operation: Operation,

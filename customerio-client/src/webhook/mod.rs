@@ -78,10 +78,10 @@ pub use signature::{
 #[non_exhaustive]
 pub enum WebhookError {
     /// The request is not provably from Customer.io, or is outside the timestamp window.
-    #[error("webhook signature check failed: {0}")]
+    #[error("webhook signature check failed")]
     Signature(#[from] SignatureError),
     /// The request is authentic but its body could not be decoded.
-    #[error("webhook payload could not be decoded: {0}")]
+    #[error("webhook payload could not be decoded")]
     Payload(#[from] PayloadError),
 }
 

@@ -84,8 +84,8 @@ pub struct BaseUrl(Url);
 #[non_exhaustive]
 pub enum BaseUrlError {
     /// The string is not a URL.
-    #[error("the base URL is not a valid URL: {0}")]
-    Parse(url::ParseError),
+    #[error("the base URL is not a valid URL")]
+    Parse(#[source] url::ParseError),
     /// The scheme is neither `http` nor `https`.
     #[error("the base URL must use http or https")]
     Scheme,

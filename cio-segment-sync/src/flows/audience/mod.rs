@@ -106,6 +106,7 @@ use crate::dispatch::sinks::{
 };
 use crate::dispatch::{Completion, Delivery, DispatcherHandle, OrderingKey, Sink};
 use crate::loop_guard::StampingLoopGuard;
+use crate::outcome::describe;
 use crate::outcome::{Ack, AckRule, Outcome, SkipReason};
 use crate::pipeline::{Guards, Pipeline, PipelineConfig, PipelineError};
 use crate::rate_limit::{GovernorLimiter, RateLimiter, RateLimiterExt};
@@ -199,7 +200,7 @@ impl AppApi {
             // Capped like the dispatcher's pauses.
             let delay = delay.min(crate::dispatch::RetryPolicy::DEFAULT_MAX_RETRY_AFTER);
             if let Err(error) = self.limiter.pause(delay).await {
-                tracing::warn!(%error, "Could not share an App API pause through the limiter.");
+                tracing::warn!(error = %describe(&error), "Could not share an App API pause through the limiter.");
             }
         }
         AudienceSyncError::App(error)
@@ -410,14 +411,14 @@ where
             self.segments
                 .submit(membership, Some(key))
                 .await
-                .map_err(|e| AudienceSyncError::Submit(e.to_string()))?,
+                .map_err(|e| AudienceSyncError::Submit(describe(&e)))?,
         );
         if let Some((handle, op)) = attribute {
             completions.push(
                 handle
                     .submit(op, Some(key))
                     .await
-                    .map_err(|e| AudienceSyncError::Submit(e.to_string()))?,
+                    .map_err(|e| AudienceSyncError::Submit(describe(&e)))?,
             );
         }
         let mut dead = None;

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use customerio_client::track::v2::Operation;
 
 use crate::dispatch::{Delivery, DispatcherHandle, OrderingKey, Sink};
+use crate::outcome::describe;
 
 /// Why operations about a person were not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,7 +68,7 @@ impl<S: Sink<Item = Operation>> OperationDeliverer for DispatcherHandle<S> {
             let completion = self
                 .submit(operation, Some(key))
                 .await
-                .map_err(|err| DeliveryFailure::NotAccepted(err.to_string()))?;
+                .map_err(|err| DeliveryFailure::NotAccepted(describe(&err)))?;
             completions.push(completion);
         }
         for completion in completions {

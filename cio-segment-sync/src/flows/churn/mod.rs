@@ -138,6 +138,7 @@ pub use scan::{CHURN_SCAN_LEASE, ChurnScanner, ScanRun, ScanStats, ScanTotals};
 use crate::activity::{ActivityStore, Cursor, Inactive};
 use crate::dispatch::OrderingKey;
 use crate::identity::{SkipReason, Target};
+use crate::outcome::describe;
 use crate::store::StoreError;
 use config::SECONDS_PER_DAY;
 
@@ -383,12 +384,12 @@ impl ChurnMonitor {
         let ops = match self.enrolment_operations(person, inactive.last_active, now) {
             Ok(ops) => ops,
             Err(err) => {
-                tracing::warn!(error = %err, "Churn enrolment operations could not be built.");
+                tracing::warn!(error = %describe(&err), "Churn enrolment operations could not be built.");
                 return Enrolment::Failed;
             }
         };
         if let Err(err) = self.deliverer.deliver(ops, OrderingKey::new(person)).await {
-            tracing::warn!(error = %err, "Churn enrolment was not delivered; the next scan retries it.");
+            tracing::warn!(error = %describe(&err), "Churn enrolment was not delivered; the next scan retries it.");
             return Enrolment::Failed;
         }
         match self.store.enroll(person, inactive.last_active).await {
@@ -398,7 +399,7 @@ impl ChurnMonitor {
                 Enrolment::Skipped
             }
             Err(err) => {
-                tracing::warn!(error = %err, "Churn enrolment was delivered but not stored; the next scan sends it again (de-duplicated).");
+                tracing::warn!(error = %describe(&err), "Churn enrolment was delivered but not stored; the next scan sends it again (de-duplicated).");
                 Enrolment::Failed
             }
         }
@@ -409,13 +410,13 @@ impl ChurnMonitor {
         match self.store.get(person).await {
             Ok(Some((last, false))) if last > listed_at => {
                 if let Err(err) = self.reactivate(person, last).await {
-                    tracing::warn!(error = %err, "A raced churn enrolment could not be undone in Customer.io.");
+                    tracing::warn!(error = %describe(&err), "A raced churn enrolment could not be undone in Customer.io.");
                 }
             }
             // Enrolled by another worker, or forgotten: nothing to undo.
             Ok(_) => {}
             Err(err) => {
-                tracing::warn!(error = %err, "Could not read a raced churn enrolment back.");
+                tracing::warn!(error = %describe(&err), "Could not read a raced churn enrolment back.");
             }
         }
     }

@@ -12,6 +12,7 @@ use tokio::time::MissedTickBehavior;
 
 use super::{ChurnError, ChurnMonitor};
 use crate::activity::Cursor;
+use crate::outcome::describe;
 use crate::store::LeaseStore;
 
 /// The name of the lease the churn scan takes for each interval (under the store's prefix:
@@ -313,7 +314,7 @@ impl ChurnScanner {
                     return;
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error, "Could not renew the churn scan lease; trying again.");
+                    tracing::warn!(error = %describe(&error), "Could not renew the churn scan lease; trying again.");
                 }
             }
         }
@@ -333,7 +334,7 @@ impl ChurnScanner {
             loop {
                 tick.tick().await;
                 if let Err(error) = self.run_once(unix_now()).await {
-                    tracing::warn!(error = %error, "A churn scan failed; the next interval tries again.");
+                    tracing::warn!(error = %describe(&error), "A churn scan failed; the next interval tries again.");
                 }
             }
         };
@@ -343,7 +344,7 @@ impl ChurnScanner {
             Ok(true) => tracing::debug!("Released the churn scan lease."),
             Ok(false) => {}
             Err(error) => {
-                tracing::warn!(error = %error, "Could not release the churn scan lease; it expires by itself.");
+                tracing::warn!(error = %describe(&error), "Could not release the churn scan lease; it expires by itself.");
             }
         }
     }

@@ -138,7 +138,7 @@ use crate::dispatch::sinks::SegmentTrackingSink;
 use crate::dispatch::{Delivery, DispatcherHandle, FailureKind, OrderingKey, Sink, SubmitError};
 use crate::loop_guard::LoopGuard;
 use crate::mapping::to_segment::{self, event_key};
-use crate::outcome::{Outcome, SkipReason};
+use crate::outcome::{Outcome, SkipReason, describe};
 #[cfg(doc)]
 use crate::{mapping, outcome::Ack};
 
@@ -332,7 +332,7 @@ impl<S: Sink<Item = Message>> EngagementFlow<S> {
             Err(SubmitError::Encode { item, source }) => {
                 let reason = DeadLetterReason::Failed {
                     kind: FailureKind::Permanent,
-                    error: source.to_string(),
+                    error: describe(&source),
                 };
                 return self.refuse(&item, reason, key).await;
             }

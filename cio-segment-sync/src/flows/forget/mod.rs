@@ -52,6 +52,7 @@ use crate::dedupe::Deduper;
 use crate::identity::{
     IdentityKey, IdentityResolver, IdentityStore, ResolverConfig, SkipReason, StoreResolver, Target,
 };
+use crate::outcome::describe;
 use crate::pipeline::{
     Deliver, DeliverError, Delivered, Outcome, Pipeline, PipelineError, SyncPipeline, ordering_key,
 };
@@ -145,7 +146,7 @@ async fn forget_everywhere(stores: &[Arc<dyn Forget>], person: &str) -> Result<(
     let mut first_error = None;
     for store in stores {
         if let Err(error) = store.forget(person).await {
-            tracing::warn!(error = %error, "A store could not forget a deleted person.");
+            tracing::warn!(error = %describe(&error), "A store could not forget a deleted person.");
             first_error.get_or_insert(error);
         }
     }

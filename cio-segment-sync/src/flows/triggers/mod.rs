@@ -92,7 +92,7 @@ pub enum TriggersError {
     Decode(#[source] segment_model::Error),
     /// An item of a batch could not be decoded (its index and JSON path are in the error; the
     /// raw item is kept in it for a dead-letter store). Not retryable.
-    #[error("batch item {} could not be decoded", .0.index)]
+    #[error("the batch has an item that could not be decoded")]
     Item(#[source] BatchItemError),
     /// The pipeline did not finish the message.
     #[error(transparent)]

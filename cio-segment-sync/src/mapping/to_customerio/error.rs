@@ -64,7 +64,7 @@ pub enum MappingError {
     /// The operation was refused by the Customer.io client's checks (a documented limit such
     /// as 300 attributes, 1000-byte values or 150-byte ids). The client's message names the
     /// field, never its value.
-    #[error("{call}: {source}")]
+    #[error("{call}: the Customer.io client refused the operation")]
     Operation {
         /// The call being mapped.
         call: &'static str,
