@@ -330,7 +330,7 @@ async fn serve_command(args: ServeArgs) -> Result<bool, BoxError> {
             Some(render)
         }
         Err(error) => {
-            tracing::warn!(error = %error, "No metrics recorder could be installed; /metrics is off.");
+            tracing::warn!(error = %crate::error_chain(&error), "No metrics recorder could be installed; /metrics is off.");
             None
         }
     };

@@ -150,7 +150,7 @@ pub fn messages_from_line(line: &str) -> (Vec<Message>, Vec<Unreadable>) {
             Err(error) => (
                 Vec::new(),
                 vec![Unreadable {
-                    reason: error.to_string(),
+                    reason: error_chain(&error),
                     raw: value,
                 }],
             ),
@@ -182,7 +182,7 @@ pub fn messages_from_line(line: &str) -> (Vec<Message>, Vec<Unreadable>) {
         Err(error) => (
             Vec::new(),
             vec![Unreadable {
-                reason: error.to_string(),
+                reason: error_chain(&error),
                 raw: value,
             }],
         ),
