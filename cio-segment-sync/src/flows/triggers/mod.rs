@@ -260,9 +260,9 @@ impl SegmentToCustomerIoBuilder {
     }
 
     /// The rate limiter of the Track API: one token per request attempt. Default: an
-    /// in-process GCRA limiter at Customer.io's fair-use rate
-    /// ([`TRACK_REQUESTS_PER_SECOND_FAIR_USE`](customerio_client::limits::TRACK_REQUESTS_PER_SECOND_FAIR_USE),
-    /// the lower of the published numbers); share a `RedisRateLimiter` between workers.
+    /// in-process GCRA limiter at Customer.io's documented rate
+    /// ([`TRACK_REQUESTS_PER_SECOND_DOCUMENTED`](customerio_client::limits::TRACK_REQUESTS_PER_SECOND_DOCUMENTED),
+    /// 1000 requests per second); share a `RedisRateLimiter` between workers.
     pub fn rate_limiter(mut self, limiter: Arc<dyn RateLimiter>) -> Self {
         self.rate_limiter = Some(limiter);
         self
@@ -334,10 +334,29 @@ impl SegmentToCustomerIoBuilder {
     }
 }
 
-/// The Track API limiter used when the host gives none: Customer.io's fair-use rate.
+/// The Track API limiter used when the host gives none: Customer.io's documented rate.
 fn default_track_limiter() -> Arc<dyn RateLimiter> {
     let rate =
-        std::num::NonZeroU32::new(customerio_client::limits::TRACK_REQUESTS_PER_SECOND_FAIR_USE)
+        std::num::NonZeroU32::new(customerio_client::limits::TRACK_REQUESTS_PER_SECOND_DOCUMENTED)
             .unwrap_or(std::num::NonZeroU32::MIN);
     Arc::new(GovernorLimiter::per_second(rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rate_limit::Admission;
+
+    #[tokio::test]
+    async fn the_default_track_limiter_admits_the_documented_1000_per_second() {
+        let limiter = default_track_limiter();
+        let mut granted = 0;
+        for _ in 0..1_100 {
+            if limiter.try_acquire().await.unwrap() == Admission::Granted {
+                granted += 1;
+            }
+        }
+        // The burst is one second's worth; a slow machine may have earned a few more tokens.
+        assert!((1_000..1_050).contains(&granted), "{granted}");
+    }
 }
