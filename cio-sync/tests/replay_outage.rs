@@ -172,21 +172,24 @@ fn expected_by_person(lines: &[Line]) -> BTreeMap<String, Vec<String>> {
 }
 
 /// Runs the binary with the fake's URL and credentials, nothing else from the environment.
+/// The binary with the fake's credentials and URL, and nothing else from the environment.
+fn command(server: &MockServer, args: &[String]) -> std::process::Command {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .env_clear()
+        .env("CIO_SITE_ID", "site")
+        .env("CIO_API_KEY", "key")
+        .env("CIO_TRACK_URL", server.uri())
+        .env("RUST_LOG", "warn")
+        .args(args);
+    command
+}
+
 async fn run(server: &MockServer, args: Vec<String>) -> Output {
-    let url = server.uri();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(BIN)
-            .env_clear()
-            .env("CIO_SITE_ID", "site")
-            .env("CIO_API_KEY", "key")
-            .env("CIO_TRACK_URL", url)
-            .env("RUST_LOG", "warn")
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    let mut command = command(server, &args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -645,14 +648,9 @@ async fn sigterm_during_an_outage_writes_the_resume_file_and_exits_4() {
     let resume = dir.path().join("resume.jsonl");
     // Customer.io is down for the whole run; no --give-up-after: the replay would wait forever.
     let (down, fake) = Fake::start(|_, _| 503).await;
-    let url = down.uri();
-    let child = std::process::Command::new(BIN)
-        .env_clear()
-        .env("CIO_SITE_ID", "site")
-        .env("CIO_API_KEY", "key")
-        .env("CIO_TRACK_URL", url)
-        .env("RUST_LOG", "warn")
-        .args(args(&[
+    let child = command(
+        &down,
+        &args(&[
             "replay",
             "--config",
             &config,
@@ -665,11 +663,12 @@ async fn sigterm_during_an_outage_writes_the_resume_file_and_exits_4() {
             "--resume-to",
             resume.to_str().unwrap(),
             file.to_str().unwrap(),
-        ]))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        ]),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     // Once Customer.io has refused a few tries, stop the replay as an orchestrator would.
     while fake.seen.lock().unwrap().len() < 3 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
